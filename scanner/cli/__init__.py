@@ -1,0 +1,25 @@
+"""The `omscan` command: a thin click shell over the library.
+
+Each command group lives in its own module and is registered here.
+Exit codes: 0 all good, 1 some models failed, 2 usage error, 3 the job could not run.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .query import query
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="omscan")
+def cli() -> None:
+    """Size Ascend .om models the way aclmdlQuerySizeFromMem does, for whole fleets."""
+
+
+cli.add_command(query)
+
+
+def main() -> None:
+    cli()
