@@ -59,6 +59,7 @@ class QueryResult:
 
     ret: int | None
     error: str | None = None
+    fault: str = "unreadable"  # why ret is None: unreadable, timeout, worker_crashed
     work_size: int = 0
     weight_size: int = 0
     dynamic_reason: str | None = None
@@ -80,9 +81,10 @@ class QueryResult:
 
     @property
     def status(self) -> str:
-        """``ok``, ``failed`` (the API would return an error) or ``unreadable``."""
+        """``ok``, ``failed`` (the API returned an error), or the ``fault`` that kept
+        the bytes from an answer."""
         if self.ret is None:
-            return "unreadable"
+            return self.fault
         return "ok" if self.ret == 0 else "failed"
 
     def to_dict(self) -> dict[str, Any]:
