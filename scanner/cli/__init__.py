@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .demo import demo
 from .query import query
 
 
@@ -18,6 +19,7 @@ def cli() -> None:
     """Size Ascend .om models the way aclmdlQuerySizeFromMem does, for whole fleets."""
 
 
+cli.add_command(demo)
 cli.add_command(query)
 
 

@@ -79,9 +79,7 @@ class OmHeader:
             om_ir_version=om_ir_version,
             model_num=model_num,
             # 2020-era files keep the platform string where model_num now lives.
-            platform_version=_c_string(
-                platform_version if version >= VERSION_2 else raw[156:176]
-            ),
+            platform_version=_c_string(platform_version if version >= VERSION_2 else raw[156:176]),
             platform_type=platform_type,
             model_length=model_length,
             need_check_os_cpu_info=need_check,

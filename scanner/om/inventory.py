@@ -5,6 +5,7 @@ Metadata only: a MODEL_DEF that does not decode becomes a warning, never a query
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from google.protobuf.message import DecodeError
@@ -63,6 +64,10 @@ def _attr_int(attrs: dict[str, AttrDef], key: str) -> int | None:
     return int(attr.i) if attr is not None and attr.HasField("i") else None
 
 
+def _first(descs: Sequence[TensorDescriptor]) -> TensorDescriptor | None:
+    return descs[0] if descs else None
+
+
 def _tensor(name: str, desc: TensorDescriptor | None) -> TensorInfo:
     if desc is None:
         return TensorInfo(name, "undefined", ())
@@ -101,18 +106,22 @@ def build_inventory(source: ByteSource, layout: OmLayout, sizes: Sizes | None) -
     inputs: tuple[TensorInfo, ...] = ()
     if model.graph:
         inputs = tuple(
-            _tensor(_text(op.name), (list(op.output_desc) or list(op.input_desc) or [None])[0])
+            _tensor(_text(op.name), _first(op.output_desc) or _first(op.input_desc))
             for op in model.graph[0].op
             if op.type == b"Data"
         )
     memory_attr = _attr_int(attrs, "memory_size")
     weight_attr = _attr_int(attrs, "weight_size")
     warnings = []
-    if sizes is not None and not sizes.dynamic:
-        if memory_attr is not None and memory_attr != sizes.work_size:
-            warnings.append(
-                f"ATC attribute memory_size={memory_attr} differs from work size {sizes.work_size}"
-            )
+    if (
+        sizes is not None
+        and not sizes.dynamic
+        and memory_attr is not None
+        and memory_attr != sizes.work_size
+    ):
+        warnings.append(
+            f"ATC attribute memory_size={memory_attr} differs from work size {sizes.work_size}"
+        )
     if sizes is not None and weight_attr is not None and weight_attr != sizes.weight_size:
         warnings.append(
             f"ATC attribute weight_size={weight_attr} differs from weight size {sizes.weight_size}"
@@ -126,4 +135,3 @@ def build_inventory(source: ByteSource, layout: OmLayout, sizes: Sizes | None) -
         attr_weight_size=weight_attr,
         warnings=tuple(warnings),
     )
-

@@ -1,7 +1,7 @@
 """Walk the partition tables exactly as GE's loader does (om-format.md §1 steps 3-5).
 
 Every length and offset is checked against the real size before it is used; the
-largest read is one table (at most 8 + 4096 × 24 bytes).
+largest read is one table (at most 8 + 4096 * 24 bytes).
 """
 
 from __future__ import annotations
@@ -94,7 +94,9 @@ def read_header(source: ByteSource) -> OmHeader:
             f"file size {n} - 256 = {n - HEADER_SIZE}",
         )
     if header.magic != MAGIC:
-        raise OmError(PARAM_INVALID, f"bad magic 0x{header.magic:08X}, expected 0x{MAGIC:08X} (IMOD)")
+        raise OmError(
+            PARAM_INVALID, f"bad magic 0x{header.magic:08X}, expected 0x{MAGIC:08X} (IMOD)"
+        )
     return header
 
 
@@ -112,7 +114,8 @@ def read_layout(source: ByteSource) -> OmLayout:
     if cursor != end:
         raise OmError(
             AclError.ACL_ERROR_GE_FAILURE,
-            f"partitions end at byte {cursor} but the file has {end} ({end - cursor} trailing bytes)",
+            f"partitions end at byte {cursor} but the file has {end} "
+            f"({end - cursor} trailing bytes)",
         )
     return OmLayout(header, tuple(submodels))
 

@@ -68,7 +68,9 @@ def query_om(source: ByteSource) -> tuple[OmLayout, Sizes]:
 
 def _dynamic_reason(header: OmHeader) -> str:
     if header.model_num > 1:
-        return f"dynamic model ({header.model_num} sub-models): work size is not fixed, GE reports 0"
+        return (
+            f"dynamic model ({header.model_num} sub-models): work size is not fixed, GE reports 0"
+        )
     return "dynamic model (is_unknow_model=1): input shapes not fixed, GE reports 0 work size"
 
 

@@ -89,5 +89,6 @@ class QueryResult:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["fault"]  # folded into status
         data.update(ret_name=self.ret_name, dynamic=self.dynamic, status=self.status)
         return data
