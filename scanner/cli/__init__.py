@@ -9,8 +9,10 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .db import db
 from .demo import demo
 from .query import query
+from .scan import scan
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,8 +21,10 @@ def cli() -> None:
     """Size Ascend .om models the way aclmdlQuerySizeFromMem does, for whole fleets."""
 
 
+cli.add_command(db)
 cli.add_command(demo)
 cli.add_command(query)
+cli.add_command(scan)
 
 
 def main() -> None:

@@ -9,4 +9,6 @@ from .source import ByteSource
 
 
 def query_om2(source: ByteSource, *, inventory: bool = False) -> tuple[Sizes, Inventory | None]:
-    raise OmError(AclError.ACL_ERROR_GE_FAILURE, "OM2 (ZIP) model: not supported by this reader yet")
+    raise OmError(
+        AclError.ACL_ERROR_GE_FAILURE, "OM2 (ZIP) model: not supported by this reader yet"
+    )

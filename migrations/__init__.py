@@ -1,0 +1,1 @@
+"""Alembic migrations for the omscan store (installed as ``scanner.migrations``)."""

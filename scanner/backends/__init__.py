@@ -1,0 +1,1 @@
+"""Query backends: our reader (om) and pyACL on Atlas NPUs (acl)."""

@@ -1,0 +1,38 @@
+"""Pick and open the query backend the user asked for (`--backend auto|om|acl`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from .acl import AclBackend, BackendError, acl_available, detect_devices
+from .base import Backend
+from .om import OmBackend
+from .verify import VerifyingBackend
+
+
+@asynccontextmanager
+async def open_backend(
+    name: str, devices: Sequence[int] | None, timeout: float, verify: bool
+) -> AsyncIterator[tuple[Backend, list[int]]]:
+    """Yield the backend and the devices it uses (none for ``om``)."""
+    if name == "om" or (name == "auto" and not acl_available()):
+        if verify:
+            raise BackendError("--verify compares the acl backend with our reader: it needs acl")
+        yield OmBackend(), []
+        return
+    async with open_acl(devices, timeout) as (backend, used):
+        yield (VerifyingBackend(backend) if verify else backend), used
+
+
+@asynccontextmanager
+async def open_acl(
+    devices: Sequence[int] | None, timeout: float
+) -> AsyncIterator[tuple[Backend, list[int]]]:
+    if not acl_available():
+        raise BackendError("the acl backend needs pyACL (import acl) and an Atlas NPU")
+    used = list(devices) if devices is not None else detect_devices()
+    if not used:
+        raise BackendError("no NPU device found for the acl backend")
+    async with AclBackend(used, timeout) as backend:
+        yield backend, used

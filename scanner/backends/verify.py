@@ -1,0 +1,45 @@
+"""`--verify`: answer each model with the primary backend and with our reader, and
+record where they disagree (the answer stored is the primary's)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import anyio
+
+from ..scan.walk import FileEntry
+from .base import Answer, Backend, Loaded
+from .om import answer_file
+
+
+def _key(answer: Answer) -> tuple[int | None, int, int]:
+    result = answer.result
+    return result.ret, result.work_size, result.weight_size
+
+
+class VerifyingBackend:
+    def __init__(self, primary: Backend) -> None:
+        self.primary = primary
+        self.name = f"{primary.name}+verify"
+        self.query_slots = primary.query_slots
+
+    def memory_cost(self, entry: FileEntry) -> int:
+        return self.primary.memory_cost(entry)
+
+    async def load(self, entry: FileEntry) -> Loaded | Answer:
+        return await self.primary.load(entry)
+
+    async def query(self, entry: FileEntry, loaded: Loaded) -> Answer:
+        answer = await self.primary.query(entry, loaded)
+        start = time.perf_counter()
+        reference = await anyio.to_thread.run_sync(answer_file, entry)
+        mine = Answer(reference, "om", None, time.perf_counter() - start)
+        if answer.result.ret is None or reference.ret is None or _key(answer) == _key(mine):
+            return answer
+        disagreement = (
+            f"verify: {answer.backend} says ret={answer.result.ret} work={answer.result.work_size}"
+            f" weight={answer.result.weight_size}; om says ret={reference.ret}"
+            f" work={reference.work_size} weight={reference.weight_size}"
+        )
+        return replace(answer, disagreement=disagreement)

@@ -1,0 +1,33 @@
+"""Options and error handling shared by the commands that use the store."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+import click
+
+from ..store import DEFAULT_URL, StoreError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_RUN = 0, 1, 2, 3
+T = TypeVar("T")
+
+db_option = click.option(
+    "--db",
+    envvar="OMSCAN_DB",
+    default=None,
+    metavar="URL",
+    help=f"Results database: sqlite:///PATH or postgresql://USER@HOST/DB "
+    f"(env OMSCAN_DB; default {DEFAULT_URL}).",
+)
+
+
+def run_store_job(job: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run an async job; a store failure is one line on stderr and exit 3."""
+    try:
+        return anyio.run(job, *args)
+    except StoreError as exc:
+        click.echo(f"omscan: {exc}", err=True)
+        sys.exit(EXIT_NOT_RUN)

@@ -1,0 +1,167 @@
+"""`omscan scan ROOT...`: the nightly job."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Sequence
+
+import anyio
+import click
+from rich.console import Console
+
+from ..backends.acl import BackendError
+from ..backends.select import open_backend
+from ..scan.local import ScanOptions, ScanSummary, run_scan
+from ..scan.pipeline import PipelineOptions, Progress
+from ..scan.walk import WalkOptions
+from ..store import StoreError, open_store
+from ..units import human_bytes, parse_bytes
+from .options import EXIT_FAILED, EXIT_NOT_RUN, EXIT_OK, db_option
+
+
+def _devices(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected device ids like 0,2 — got {text!r}") from None
+
+
+def _budget(text: str) -> int:
+    try:
+        value = parse_bytes(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if value <= 0:
+        raise click.BadParameter("must be more than 0 bytes")
+    return value
+
+
+def render_summary(summary: ScanSummary) -> str:
+    data = summary.to_dict()
+    statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(data["statuses"].items()))
+    return "\n".join(
+        [
+            f"scan {summary.scan_id} {summary.status} in {summary.seconds:.1f} s",
+            f"  files seen       {data['files_seen']:,}",
+            f"  queried          {data['files_queried']:,}",
+            f"  unchanged        {data['files_unchanged']:,}",
+            f"  failed           {data['files_failed']:,}",
+            f"  removed          {data['files_removed']:,}",
+            f"  bytes read       {human_bytes(data['bytes_read'])}",
+            f"  by status        {statuses or '-'}",
+        ]
+    )
+
+
+@click.command()
+@click.argument("roots", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@db_option
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "om", "acl"]),
+    default="auto",
+    show_default=True,
+    help="acl: pyACL on Atlas NPUs; om: our reader; auto: acl when an NPU is present.",
+)
+@click.option("--devices", help="NPU ids for the acl backend, e.g. 0,2 (default: all visible).")
+@click.option(
+    "--timeout",
+    type=float,
+    default=120.0,
+    show_default=True,
+    help="Seconds a device may take per model.",
+)
+@click.option(
+    "--verify", is_flag=True, help="Answer every model with both backends; record disagreements."
+)
+@click.option("--full", is_flag=True, help="Re-read every model, even unchanged ones.")
+@click.option(
+    "--include",
+    multiple=True,
+    default=["*.om"],
+    show_default=True,
+    help="Glob of files to scan (repeatable).",
+)
+@click.option("--exclude", multiple=True, help="Glob of files to skip (repeatable).")
+@click.option("--follow-outside", is_flag=True, help="Follow symlinks that lead outside the roots.")
+@click.option(
+    "--max-inflight-bytes",
+    default="1GiB",
+    show_default=True,
+    help="Model bytes held in memory at once (acl backend).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
+def scan(
+    roots: Sequence[str],
+    db: str | None,
+    backend: str,
+    devices: str | None,
+    timeout: float,
+    verify: bool,
+    full: bool,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    follow_outside: bool,
+    max_inflight_bytes: str,
+    as_json: bool,
+) -> None:
+    """Walk ROOT... for models, size each one, and store the results.
+
+    Exit 0 when every model succeeded, 1 when some failed, 2 on usage errors, 3 when the
+    scan could not run or finish (database unreachable, interrupted).
+    """
+    options = ScanOptions(
+        roots=roots,
+        walk=WalkOptions(include=include, exclude=exclude, follow_outside=follow_outside),
+        pipeline=PipelineOptions(budget_bytes=_budget(max_inflight_bytes)),
+        full=full,
+    )
+    device_ids = _devices(devices)
+    console = Console(stderr=True)
+    progress = Progress()
+
+    async def main() -> ScanSummary:
+        stop = anyio.Event()
+        async with (
+            open_store(db) as store,
+            open_backend(backend, device_ids, timeout, verify) as (
+                chosen,
+                used_devices,
+            ),
+        ):
+            async with anyio.create_task_group() as group:
+                group.start_soon(_stop_on_signal, stop)
+                if console.is_terminal:
+                    from .progress import show_progress
+
+                    group.start_soon(show_progress, progress, console)
+                summary = await run_scan(
+                    store, chosen, options, devices=used_devices, progress=progress, stop=stop
+                )
+                group.cancel_scope.cancel()
+            return summary
+
+    try:
+        summary = anyio.run(main)
+    except (StoreError, BackendError) as exc:
+        click.echo(f"omscan: {exc}", err=True)
+        sys.exit(EXIT_NOT_RUN)
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        click.echo(render_summary(summary))
+    if summary.status != "completed":
+        sys.exit(EXIT_NOT_RUN)
+    sys.exit(EXIT_FAILED if summary.failed else EXIT_OK)
+
+
+async def _stop_on_signal(stop: anyio.Event) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            click.echo(f"omscan: {signal.Signals(signum).name}: finishing what is done", err=True)
+            stop.set()
+            return

@@ -1,0 +1,231 @@
+"""The scan pipeline: source → read → query → write, joined by bounded streams.
+
+Where work comes from (a walk, or a shared queue) and where results go (the store)
+are parameters, so a local scan and a distributed worker run this same code.
+Backpressure: every stream is bounded and reads wait on the byte budget, so a slow
+query or a slow database stalls the walk instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from ..backends.base import Answer, Backend, Loaded
+from ..om import QueryResult
+from .budget import ByteBudget
+from .walk import FileEntry
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    entry: FileEntry
+    # Unchanged since its last settled result, whose status this is: no read, no query.
+    carried_status: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    entry: FileEntry
+    answer: Answer | None  # None when carried forward
+    carried_status: str | None = None
+
+    @property
+    def status(self) -> str:
+        return self.answer.result.status if self.answer else self.carried_status or "ok"
+
+
+NOT_FAILURES = {"ok", "lfs_pointer", "empty"}  # placeholders are recorded, not failed
+
+
+Sink = Callable[[Sequence[Outcome]], Awaitable[None]]
+
+
+@dataclass
+class Progress:
+    """Live counters, read by whoever displays progress."""
+
+    seen: int = 0
+    carried: int = 0
+    queried: int = 0
+    written: int = 0
+    bytes_read: int = 0
+    bytes_total: int = 0  # model bytes seen by the walk
+    statuses: dict[str, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    walk_done: bool = False  # from then on ``seen`` is the total, and an ETA exists
+
+    def count(self, outcome: Outcome) -> None:
+        if outcome.answer is None:
+            self.carried += 1
+        else:
+            self.bytes_read += outcome.answer.result.bytes_read
+        self.statuses[outcome.status] = self.statuses.get(outcome.status, 0) + 1
+
+    @property
+    def failed(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status not in NOT_FAILURES)
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    budget_bytes: int = 1 << 30
+    readers: int = 2
+    batch_size: int = 500
+    batch_seconds: float = 1.0
+    stream_depth: int = 64
+
+
+@contextmanager
+def first_error() -> Iterator[None]:
+    """Task groups raise exception groups; callers want the error that stopped the
+    work (a StoreError, say), not a wrapper. Cancellation passes through untouched."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        errors = [e for e in leaves if not isinstance(e, anyio.get_cancelled_exc_class())]
+        raise (errors or leaves)[0] from group
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
+def _skipped(entry: FileEntry) -> Answer:
+    """A file recorded without a query (LFS pointer, empty, unreadable)."""
+    result = QueryResult(ret=None, error=entry.error, fault=entry.status or "unreadable")
+    return Answer(result, backend="walk", device=None, seconds=0.0)
+
+
+async def run_pipeline(
+    source: AsyncIterator[WorkItem],
+    backend: Backend,
+    sink: Sink,
+    options: PipelineOptions,
+    progress: Progress,
+) -> ByteBudget:
+    """Run every item of ``source`` through ``backend`` and hand outcomes to ``sink`` in
+    batches. On cancellation, outcomes already produced are still written (shielded)."""
+    budget = ByteBudget(options.budget_bytes)
+    depth = options.stream_depth
+    to_read_tx, to_read_rx = anyio.create_memory_object_stream[WorkItem](depth)
+    loaded_tx, loaded_rx = anyio.create_memory_object_stream[tuple[FileEntry, Loaded, int]](depth)
+    done_tx, done_rx = anyio.create_memory_object_stream[Outcome](depth)
+
+    async def feed(direct: ObjectSendStream[Outcome]) -> None:
+        async with to_read_tx, direct:
+            async for item in source:
+                progress.seen += 1
+                progress.bytes_total += item.entry.size
+                if item.carried_status is not None:
+                    await direct.send(Outcome(item.entry, None, item.carried_status))
+                elif item.entry.status is not None:
+                    await direct.send(Outcome(item.entry, _skipped(item.entry)))
+                else:
+                    await to_read_tx.send(item)
+            progress.walk_done = True
+
+    async def read(
+        inbox: ObjectReceiveStream[WorkItem],
+        outbox: ObjectSendStream[tuple[FileEntry, Loaded, int]],
+        results: ObjectSendStream[Outcome],
+    ) -> None:
+        async with inbox, outbox, results:
+            async for item in inbox:
+                taken = await budget.acquire(backend.memory_cost(item.entry))
+                try:
+                    loaded = await backend.load(item.entry)
+                except BaseException:
+                    await budget.release(taken)
+                    raise
+                if isinstance(loaded, Answer):  # the read itself failed: nothing to query
+                    await budget.release(taken)
+                    await results.send(Outcome(item.entry, loaded))
+                    continue
+                await outbox.send((item.entry, loaded, taken))
+
+    async def query(
+        inbox: ObjectReceiveStream[tuple[FileEntry, Loaded, int]],
+        results: ObjectSendStream[Outcome],
+    ) -> None:
+        async with inbox, results:
+            async for entry, loaded, taken in inbox:
+                try:
+                    answer = await backend.query(entry, loaded)
+                finally:
+                    loaded.close()
+                    await budget.release(taken)
+                progress.queried += 1
+                await results.send(Outcome(entry, answer))
+
+    with first_error():
+        async with anyio.create_task_group() as group:
+            group.start_soon(feed, done_tx.clone())
+            for _ in range(options.readers):
+                group.start_soon(read, to_read_rx.clone(), loaded_tx.clone(), done_tx.clone())
+            for _ in range(backend.query_slots):
+                group.start_soon(query, loaded_rx.clone(), done_tx.clone())
+            for stream in (to_read_rx, loaded_tx, loaded_rx, done_tx):
+                await stream.aclose()
+            group.start_soon(_write, done_rx, sink, options, progress)
+    return budget
+
+
+async def _write(
+    inbox: MemoryObjectReceiveStream[Outcome],
+    sink: Sink,
+    options: PipelineOptions,
+    progress: Progress,
+) -> None:
+    """Batch outcomes into the sink: one write per ``batch_size`` items or
+    ``batch_seconds``, whichever comes first; flush what is left even when cancelled."""
+    pending: list[Outcome] = []
+    deadline = math.inf
+
+    async def flush() -> None:
+        nonlocal deadline
+        if pending:
+            batch = list(pending)
+            await sink(batch)
+            pending.clear()
+            progress.written += len(batch)
+        deadline = math.inf
+
+    async with inbox:
+        try:
+            while True:
+                timeout = max(0.0, deadline - time.monotonic())
+                with anyio.move_on_after(timeout):
+                    try:
+                        outcome = await inbox.receive()
+                    except anyio.EndOfStream:
+                        break
+                    progress.count(outcome)
+                    pending.append(outcome)
+                    if deadline == math.inf:
+                        deadline = time.monotonic() + options.batch_seconds
+                    if len(pending) < options.batch_size:
+                        continue
+                await flush()
+        finally:
+            with anyio.CancelScope(shield=True):
+                while True:  # outcomes already produced are not thrown away
+                    try:
+                        outcome = inbox.receive_nowait()
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                    progress.count(outcome)
+                    pending.append(outcome)
+                await flush()

@@ -1,0 +1,160 @@
+"""Find the model files under the repository roots.
+
+Runs in a worker thread (plain ``os.scandir``): the walk is cheap per entry and does
+not belong on the event loop. Symlinks are followed only where they stay inside a
+root (unless asked), each directory is entered once (no loops) and each file is
+counted once however many links lead to it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+LFS_PREFIX = b"version https://git-lfs.github.com/spec/v1"
+LFS_MAX_SIZE = 1024  # Git LFS pointer files are smaller than this by specification
+SKIP_DIRS = {".git", ".hg", ".svn"}
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file the walk found. ``status`` is None for a model to query; otherwise it
+    says why the file is recorded without a query (``lfs_pointer``, ``empty``,
+    ``unreadable``) and ``error`` gives the detail."""
+
+    root: str
+    relpath: str
+    size: int = 0
+    mtime_ns: int = 0
+    inode: int = 0
+    device: int = 0
+    status: str | None = None
+    error: str | None = None
+    directory: bool = False  # an unreadable directory, recorded in place of its files
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.root, self.relpath)
+
+
+@dataclass(frozen=True)
+class WalkOptions:
+    include: Sequence[str] = ("*.om",)
+    exclude: Sequence[str] = ()
+    follow_outside: bool = False  # follow symlinks that leave the roots
+
+
+def _matches(relpath: str, options: WalkOptions) -> bool:
+    name = os.path.basename(relpath)
+
+    def hit(pattern: str) -> bool:
+        return fnmatch.fnmatch(relpath, pattern) or fnmatch.fnmatch(name, pattern)
+
+    return any(hit(p) for p in options.include) and not any(hit(p) for p in options.exclude)
+
+
+def _inside(path: str, roots: Sequence[str]) -> bool:
+    real = os.path.realpath(path)
+    return any(real == root or real.startswith(root + os.sep) for root in roots)
+
+
+def walk(roots: Sequence[str], options: WalkOptions) -> Iterator[FileEntry]:
+    """Every matching file under ``roots`` (absolute, real paths), in a stable order."""
+    real_roots = [os.path.realpath(root) for root in roots]
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[tuple[int, int]] = set()
+    for root in real_roots:
+        yield from _walk_root(root, real_roots, options, seen_dirs, seen_files)
+
+
+def _walk_root(
+    root: str,
+    roots: Sequence[str],
+    options: WalkOptions,
+    seen_dirs: set[tuple[int, int]],
+    seen_files: set[tuple[int, int]],
+) -> Iterator[FileEntry]:
+    stack = [""]
+    while stack:
+        reldir = stack.pop()
+        directory = os.path.join(root, reldir)
+        try:
+            info = os.stat(directory)
+            if (info.st_dev, info.st_ino) in seen_dirs:
+                continue
+            seen_dirs.add((info.st_dev, info.st_ino))
+            with os.scandir(directory) as scanner:
+                entries = sorted(scanner, key=lambda e: e.name)
+        except OSError as exc:
+            yield FileEntry(
+                root,
+                reldir or ".",
+                status="unreadable",
+                error=_why(exc, "directory"),
+                directory=True,
+            )
+            continue
+        subdirs = []
+        for entry in entries:
+            relpath = os.path.join(reldir, entry.name)
+            if entry.is_symlink() and not options.follow_outside and not _inside(entry.path, roots):
+                continue
+            try:
+                info = entry.stat()
+            except OSError as exc:
+                if _matches(relpath, options):
+                    yield FileEntry(root, relpath, status="unreadable", error=_why(exc, "file"))
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                if entry.name not in SKIP_DIRS:
+                    subdirs.append(relpath)
+            elif (
+                stat.S_ISREG(info.st_mode)
+                and _matches(relpath, options)
+                and (info.st_dev, info.st_ino) not in seen_files
+            ):
+                seen_files.add((info.st_dev, info.st_ino))
+                yield _entry(root, relpath, info)
+        stack.extend(reversed(subdirs))
+
+
+def _entry(root: str, relpath: str, info: os.stat_result) -> FileEntry:
+    entry = FileEntry(root, relpath, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
+    if info.st_size == 0:
+        return _with(entry, "empty", "empty file (a placeholder, not a model)")
+    return entry
+
+
+def classify(entry: FileEntry) -> FileEntry:
+    """Recognise a Git LFS pointer by its first bytes. Called only for files about to
+    be read anyway, so an unchanged tree costs no reads."""
+    if entry.status is not None or entry.size >= LFS_MAX_SIZE:
+        return entry
+    try:
+        with open(entry.path, "rb") as handle:
+            head = handle.read(len(LFS_PREFIX))
+    except OSError as exc:
+        return _with(entry, "unreadable", _why(exc, "file"))
+    if head == LFS_PREFIX:
+        return _with(entry, "lfs_pointer", "Git LFS pointer: the model itself was not fetched")
+    return entry
+
+
+def _with(entry: FileEntry, status: str, error: str) -> FileEntry:
+    return FileEntry(
+        entry.root,
+        entry.relpath,
+        entry.size,
+        entry.mtime_ns,
+        entry.inode,
+        entry.device,
+        status,
+        error,
+    )
+
+
+def _why(exc: OSError, what: str) -> str:
+    return f"cannot read {what}: {exc.strerror or exc}"

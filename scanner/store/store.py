@@ -1,0 +1,392 @@
+"""The results store: what a scan writes, and the few reads it needs.
+
+Every write is one transaction of bulk statements; result rows are unique per
+(scan, file), so a batch retried after a failure writes nothing twice, and no
+statement ever deletes or overwrites an earlier scan's results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    event,
+    insert,
+    literal,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ..om import QueryResult
+from . import migrate
+from .errors import StoreError
+from .schema import SETTLED_STATUSES, model_files, repositories, results, scans
+from .urls import async_url, mask, resolve
+
+CHUNK = 500  # ids per IN (...) list, well under every driver's parameter limit
+
+
+@dataclass(frozen=True)
+class ResultItem:
+    """One answered file, as the scan hands it over."""
+
+    root: str
+    relpath: str
+    size: int
+    mtime_ns: int
+    inode: int
+    fs_device: int
+    result: QueryResult
+    backend: str
+    npu_device: int | None = None
+    seconds: float = 0.0
+    content_hash: str | None = None
+    warnings: Sequence[str] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class PreviousFile:
+    """A file as the store last knew it. ``status`` and the stat fields are those of
+    its latest *settled* result (None: never settled, so it must be read)."""
+
+    file_id: int
+    status: str | None
+    size: int | None
+    mtime_ns: int | None
+    inode: int | None
+
+    @property
+    def settled(self) -> bool:
+        return self.status is not None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
+    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+
+
+def _upsert(conn: Connection | AsyncConnection, table: Any) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def _result_row(scan_id: int, file_id: int, item: ResultItem) -> dict[str, Any]:
+    result, inv = item.result, item.result.inventory
+    warnings = [*(inv.warnings if inv else ()), *item.warnings]
+    return {
+        "scan_id": scan_id,
+        "file_id": file_id,
+        "status": result.status,
+        "ret": result.ret,
+        "ret_name": result.ret_name,
+        "error": result.error,
+        "work_size": result.work_size,
+        "weight_size": result.weight_size,
+        "dynamic": result.dynamic,
+        "dynamic_reason": result.dynamic_reason,
+        "format": result.format,
+        "backend": item.backend,
+        "npu_device": item.npu_device,
+        "model_name": inv.name if inv else None,
+        "modeltype": inv.modeltype if inv else None,
+        "soc_version": inv.soc_version if inv else None,
+        "atc_version": inv.atc_version if inv else None,
+        "platform_version": inv.platform_version if inv else None,
+        "inputs": json.dumps(
+            [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in inv.inputs]
+        )
+        if inv
+        else None,
+        "partitions": json.dumps(
+            [{"submodel": p.submodel, "type": p.type_name, "size": p.size} for p in inv.partitions]
+        )
+        if inv
+        else None,
+        "warnings": json.dumps(warnings) if warnings else None,
+        "bytes_read": result.bytes_read,
+        "duration_ms": round(item.seconds * 1000, 3),
+        "file_size": item.size,
+        "file_mtime_ns": item.mtime_ns,
+        "file_inode": item.inode,
+        "carried": False,
+    }
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine, display_url: str) -> None:
+        self.engine = engine
+        self.display_url = display_url  # as the user typed it, password masked
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction; any database failure becomes a one-line StoreError."""
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except StoreError:
+            raise
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(f"database {self.display_url}: {_reason(exc)}") from exc
+
+    # --- schema -----------------------------------------------------------------
+
+    async def upgrade(self, revision: str = "head") -> None:
+        async with self.transaction() as conn:
+            await conn.run_sync(migrate.upgrade, revision)
+
+    async def downgrade(self, revision: str) -> None:
+        async with self.transaction() as conn:
+            await conn.run_sync(migrate.downgrade, revision)
+
+    async def current_revision(self) -> str | None:
+        async with self.transaction() as conn:
+            return await conn.run_sync(migrate.current_revision)
+
+    # --- what a scan writes -----------------------------------------------------
+
+    async def start_scan(
+        self,
+        roots: Sequence[str],
+        host: str,
+        backend: str,
+        devices: Sequence[int],
+        options: dict[str, Any],
+    ) -> int:
+        async with self.transaction() as conn:
+            scan_id = await conn.scalar(
+                insert(scans)
+                .values(
+                    started_at=_now(),
+                    host=host,
+                    backend=backend,
+                    devices=json.dumps(list(devices)),
+                    roots=json.dumps(list(roots)),
+                    options=json.dumps(options),
+                    status="running",
+                )
+                .returning(scans.c.id)
+            )
+            assert scan_id is not None
+            await self._repository_ids(conn, roots, scan_id)
+            return int(scan_id)
+
+    async def finish_scan(self, scan_id: int, status: str, counts: dict[str, Any]) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(
+                update(scans)
+                .where(scans.c.id == scan_id)
+                .values(status=status, finished_at=_now(), counts=json.dumps(counts))
+            )
+
+    async def previous_files(self, root: str) -> dict[str, PreviousFile]:
+        """Every known, present file of the repository with its latest settled result."""
+        latest = (
+            select(results.c.id)
+            .where(results.c.file_id == model_files.c.id, results.c.status.in_(SETTLED_STATUSES))
+            .order_by(results.c.scan_id.desc())
+            .limit(1)
+            .correlate(model_files)
+            .scalar_subquery()
+        )
+        query = (
+            select(
+                model_files.c.relpath,
+                model_files.c.id,
+                results.c.status,
+                results.c.file_size,
+                results.c.file_mtime_ns,
+                results.c.file_inode,
+            )
+            .join(repositories, repositories.c.id == model_files.c.repository_id)
+            .outerjoin(results, results.c.id == latest)
+            .where(repositories.c.path == root, model_files.c.removed_scan_id.is_(None))
+        )
+        async with self.transaction() as conn:
+            rows = (await conn.execute(query)).all()
+        return {row[0]: PreviousFile(row[1], row[2], row[3], row[4], row[5]) for row in rows}
+
+    async def write_results(self, scan_id: int, items: Sequence[ResultItem]) -> None:
+        """Upsert the files and their results for this scan, in one transaction."""
+        if not items:
+            return
+        async with self.transaction() as conn:
+            repo_ids = await self._repository_ids(conn, sorted({i.root for i in items}), scan_id)
+            file_stmt = _upsert(conn, model_files)
+            file_stmt = file_stmt.on_conflict_do_update(
+                index_elements=["repository_id", "relpath"],
+                set_={
+                    name: file_stmt.excluded[name]
+                    for name in (
+                        "size",
+                        "mtime_ns",
+                        "inode",
+                        "fs_device",
+                        "content_hash",
+                        "last_scan_id",
+                    )
+                }
+                | {"removed_scan_id": None, "removed_at": None},
+            ).returning(model_files.c.id, model_files.c.repository_id, model_files.c.relpath)
+            file_rows = [
+                {
+                    "repository_id": repo_ids[i.root],
+                    "relpath": i.relpath,
+                    "size": i.size,
+                    "mtime_ns": i.mtime_ns,
+                    "inode": i.inode,
+                    "fs_device": i.fs_device,
+                    "content_hash": i.content_hash,
+                    "first_scan_id": scan_id,
+                    "last_scan_id": scan_id,
+                }
+                for i in items
+            ]
+            returned = await conn.execute(file_stmt, file_rows)
+            file_ids = {(row.repository_id, row.relpath): row.id for row in returned}
+            result_rows = [
+                _result_row(scan_id, file_ids[(repo_ids[i.root], i.relpath)], i) for i in items
+            ]
+            result_stmt = _upsert(conn, results)
+            result_stmt = result_stmt.on_conflict_do_update(
+                index_elements=["scan_id", "file_id"],
+                set_={
+                    name: result_stmt.excluded[name]
+                    for name in result_rows[0]
+                    if name not in ("scan_id", "file_id")
+                },
+            )
+            await conn.execute(result_stmt, result_rows)
+
+    async def carry_forward(self, scan_id: int, root: str, relpaths: Sequence[str]) -> None:
+        """Copy each unchanged file's latest settled result into this scan (carried)."""
+        if not relpaths:
+            return
+        async with self.transaction() as conn:
+            for chunk in _chunks(list(relpaths)):
+                ids = await self._file_ids(conn, root, chunk)
+                await conn.execute(_carry_statement(conn, scan_id), {"ids": ids})
+                await conn.execute(
+                    update(model_files)
+                    .where(model_files.c.id.in_(ids))
+                    .values(last_scan_id=scan_id)
+                )
+
+    async def mark_removed(self, scan_id: int, root: str, present: set[str]) -> int:
+        """Files of the repository that the scan did not see are marked removed."""
+        async with self.transaction() as conn:
+            rows = (
+                await conn.execute(
+                    select(model_files.c.id, model_files.c.relpath)
+                    .join(repositories, repositories.c.id == model_files.c.repository_id)
+                    .where(repositories.c.path == root, model_files.c.removed_scan_id.is_(None))
+                )
+            ).all()
+            gone = [row.id for row in rows if row.relpath not in present]
+            for chunk in _chunks(gone):
+                await conn.execute(
+                    update(model_files)
+                    .where(model_files.c.id.in_(chunk))
+                    .values(removed_scan_id=scan_id, removed_at=_now())
+                )
+            return len(gone)
+
+    # --- reads ------------------------------------------------------------------
+
+    async def fetch(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        """Rows of a SQL query as dicts (for the CLI and tests)."""
+        async with self.transaction() as conn:
+            result = await conn.execute(text(sql), params)
+            return [dict(row._mapping) for row in result]
+
+    # --- helpers ----------------------------------------------------------------
+
+    async def _repository_ids(
+        self, conn: AsyncConnection, roots: Sequence[str], scan_id: int
+    ) -> dict[str, int]:
+        stmt = _upsert(conn, repositories).on_conflict_do_nothing(index_elements=["path"])
+        await conn.execute(stmt, [{"path": root, "first_scan_id": scan_id} for root in roots])
+        rows = await conn.execute(
+            select(repositories.c.path, repositories.c.id).where(repositories.c.path.in_(roots))
+        )
+        return {row.path: row.id for row in rows}
+
+    async def _file_ids(
+        self, conn: AsyncConnection, root: str, relpaths: Sequence[str]
+    ) -> list[int]:
+        rows = await conn.execute(
+            select(model_files.c.id)
+            .join(repositories, repositories.c.id == model_files.c.repository_id)
+            .where(repositories.c.path == root, model_files.c.relpath.in_(relpaths))
+        )
+        return [row.id for row in rows]
+
+
+def _carry_statement(conn: AsyncConnection, scan_id: int) -> Any:
+    source = results.alias("source")
+    latest = (
+        select(results.c.id)
+        .where(results.c.file_id == source.c.file_id, results.c.status.in_(SETTLED_STATUSES))
+        .order_by(results.c.scan_id.desc())
+        .limit(1)
+        .correlate(source)
+        .scalar_subquery()
+    )
+    copied = [c.name for c in results.columns if c.name not in ("id", "scan_id", "carried")]
+    query = select(
+        literal(scan_id).label("scan_id"),
+        *(source.c[name] for name in copied),
+        true().label("carried"),
+    ).where(and_(source.c.file_id.in_(bindparam("ids", expanding=True)), source.c.id == latest))
+    stmt = _upsert(conn, results).from_select(["scan_id", *copied, "carried"], query)
+    return stmt.on_conflict_do_nothing(index_elements=["scan_id", "file_id"])
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words, on one line, without SQLAlchemy's boilerplate."""
+    inner = getattr(exc, "orig", None) or exc
+    message = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
+    return message
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+@asynccontextmanager
+async def open_store(
+    url: str | None = None, *, migrate_schema: bool = True
+) -> AsyncIterator[Store]:
+    """Open the store at ``url`` (default: $OMSCAN_DB or ./omscan.db), bringing its
+    schema to this omscan's head first."""
+    given = resolve(url)
+    parsed = async_url(given)
+    engine = create_async_engine(parsed, pool_pre_ping=True)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    store = Store(engine, mask(given))
+    try:
+        if migrate_schema:
+            await store.upgrade()
+        yield store
+    finally:
+        await engine.dispose()

@@ -1,0 +1,55 @@
+"""Migrations on both databases: from empty, down to nothing, and up again."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from scanner.cli import cli
+from scanner.store import StoreError, open_store
+from scanner.store.migrate import head_revision
+
+TABLES = "SELECT COUNT(*) AS n FROM latest_results"
+
+
+@pytest.mark.asyncio
+async def test_upgrade_downgrade_upgrade(db_url: str) -> None:
+    async with open_store(db_url, migrate_schema=False) as store:
+        assert await store.current_revision() is None
+        await store.upgrade()
+        assert await store.current_revision() == head_revision()
+        assert (await store.fetch(TABLES))[0]["n"] == 0
+        await store.downgrade("base")
+        assert await store.current_revision() is None
+        with pytest.raises(StoreError):
+            await store.fetch(TABLES)
+        await store.upgrade()
+        assert await store.current_revision() == head_revision()
+        assert (await store.fetch(TABLES))[0]["n"] == 0
+
+
+@pytest.mark.asyncio
+async def test_database_from_a_newer_omscan_is_refused(db_url: str) -> None:
+    async with open_store(db_url) as store, store.transaction() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = 'ffff_future'"))
+    with pytest.raises(StoreError, match="newer than this omscan"):
+        async with open_store(db_url):
+            pass
+
+
+def test_cli_db_current_and_upgrade(db_url: str) -> None:
+    runner = CliRunner()
+    before = runner.invoke(cli, ["db", "current", "--db", db_url])
+    assert before.exit_code == 0, before.output
+    assert "none (empty database)" in before.output
+    up = runner.invoke(cli, ["db", "upgrade", "--db", db_url])
+    assert up.exit_code == 0 and f"revision {head_revision()}" in up.output
+    after = runner.invoke(cli, ["db", "current"], env={"OMSCAN_DB": db_url})
+    assert after.exit_code == 0 and "up to date" in after.output
+
+
+def test_cli_unreachable_database_exits_3_with_one_line() -> None:
+    result = CliRunner().invoke(cli, ["db", "current", "--db", "postgresql://u:pw@127.0.0.1:1/x"])
+    assert result.exit_code == 3
+    assert result.output.count("\n") == 1 and "pw" not in result.output.replace("postgresql", "")

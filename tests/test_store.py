@@ -1,0 +1,169 @@
+"""The store on SQLite and PostgreSQL: batched writes, retries, history, carry, removal."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scanner.om import QueryResult
+from scanner.om.result import Inventory, TensorInfo
+from scanner.store import ResultItem, StoreError, open_store
+
+ROOT = "/models/repo"
+
+
+def item(relpath: str, result: QueryResult, size: int = 100, inode: int = 1) -> ResultItem:
+    return ResultItem(ROOT, relpath, size, 1_000, inode, 7, result, "om", seconds=0.002)
+
+
+def ok(work: int, weight: int, **extra: object) -> QueryResult:
+    return QueryResult(ret=0, work_size=work, weight_size=weight, **extra)  # type: ignore[arg-type]
+
+
+FAILED = QueryResult(ret=145000, error="bad magic")
+TIMEOUT = QueryResult(ret=None, fault="timeout", error="no answer in 5 s")
+
+
+async def latest(store: object) -> dict[str, dict[str, object]]:
+    rows = await store.fetch("SELECT * FROM latest_results")  # type: ignore[attr-defined]
+    return {row["relpath"]: row for row in rows}
+
+
+@pytest.mark.asyncio
+async def test_results_round_trip_with_64_bit_sizes(db_url: str) -> None:
+    inventory = Inventory(
+        format="om",
+        name="net",
+        soc_version="Ascend310",
+        inputs=(TensorInfo("x", "float16", (1, -1)),),
+    )
+    async with open_store(db_url) as store:
+        scan = await store.start_scan([ROOT], "host", "om", [], {"full": False})
+        await store.write_results(
+            scan,
+            [
+                item("a.om", ok(5 << 32, 3 << 33, inventory=inventory)),
+                item("b.om", FAILED),
+                item("c.om", TIMEOUT),
+            ],
+        )
+        await store.finish_scan(scan, "completed", {"files_seen": 3})
+        rows = await latest(store)
+    assert rows["a.om"]["work_size"] == 5 << 32 and rows["a.om"]["weight_size"] == 3 << 33
+    assert rows["a.om"]["total_size"] == (5 << 32) + (3 << 33)
+    assert rows["a.om"]["soc_version"] == "Ascend310"
+    assert json.loads(str(rows["a.om"]["inputs"])) == [
+        {"name": "x", "dtype": "float16", "shape": [1, -1]}
+    ]
+    assert (rows["b.om"]["ret"], rows["b.om"]["ret_name"], rows["b.om"]["status"]) == (
+        145000,
+        "ACL_ERROR_GE_PARAM_INVALID",
+        "failed",
+    )
+    assert rows["c.om"]["ret"] is None and rows["c.om"]["status"] == "timeout"
+
+
+@pytest.mark.asyncio
+async def test_retried_batch_writes_nothing_twice(db_url: str) -> None:
+    async with open_store(db_url) as store:
+        scan = await store.start_scan([ROOT], "host", "om", [], {})
+        batch = [item(f"m{i}.om", ok(i, i)) for i in range(700)]
+        await store.write_results(scan, batch)
+        await store.write_results(scan, batch)
+        (count,) = (await store.fetch("SELECT COUNT(*) AS n FROM results"))[0].values()
+        (files,) = (await store.fetch("SELECT COUNT(*) AS n FROM model_files"))[0].values()
+    assert (count, files) == (700, 700)
+
+
+@pytest.mark.asyncio
+async def test_later_scans_keep_earlier_history(db_url: str) -> None:
+    async with open_store(db_url) as store:
+        first = await store.start_scan([ROOT], "host", "om", [], {})
+        await store.write_results(first, [item("a.om", ok(1, 1))])
+        second = await store.start_scan([ROOT], "host", "om", [], {})
+        await store.write_results(second, [item("a.om", ok(2, 2), size=200)])
+        history = await store.fetch("SELECT scan_id, work_size FROM results ORDER BY scan_id")
+        rows = await latest(store)
+    assert [(h["scan_id"], h["work_size"]) for h in history] == [(first, 1), (second, 2)]
+    assert rows["a.om"]["work_size"] == 2 and rows["a.om"]["size"] == 200
+
+
+@pytest.mark.asyncio
+async def test_previous_files_remember_the_latest_settled_answer(db_url: str) -> None:
+    async with open_store(db_url) as store:
+        first = await store.start_scan([ROOT], "host", "om", [], {})
+        await store.write_results(first, [item("a.om", ok(1, 1)), item("t.om", TIMEOUT)])
+        second = await store.start_scan([ROOT], "host", "om", [], {})
+        # a.om changed and then timed out: its settled answer is still the first one
+        await store.write_results(second, [item("a.om", TIMEOUT, size=999, inode=2)])
+        previous = await store.previous_files(ROOT)
+    assert previous["a.om"].settled and previous["a.om"].status == "ok"
+    assert (previous["a.om"].size, previous["a.om"].inode) == (100, 1)
+    assert not previous["t.om"].settled
+
+
+@pytest.mark.asyncio
+async def test_carry_forward_copies_the_settled_result(db_url: str) -> None:
+    async with open_store(db_url) as store:
+        first = await store.start_scan([ROOT], "host", "om", [], {})
+        await store.write_results(first, [item("a.om", ok(10, 20)), item("b.om", FAILED)])
+        second = await store.start_scan([ROOT], "host", "om", [], {})
+        await store.carry_forward(second, ROOT, ["a.om", "b.om"])
+        await store.carry_forward(second, ROOT, ["a.om", "b.om"])  # retried: no duplicate
+        rows = await store.fetch(
+            "SELECT f.relpath, r.work_size, r.status, r.carried, r.file_size FROM results r"
+            " JOIN model_files f ON f.id = r.file_id WHERE r.scan_id = :scan ORDER BY f.relpath",
+            scan=second,
+        )
+        last_seen = await store.fetch("SELECT last_scan_id FROM model_files")
+    assert [
+        (r["relpath"], r["work_size"], r["status"], bool(r["carried"]), r["file_size"])
+        for r in rows
+    ] == [
+        ("a.om", 10, "ok", True, 100),
+        ("b.om", 0, "failed", True, 100),
+    ]
+    assert {r["last_scan_id"] for r in last_seen} == {second}
+
+
+@pytest.mark.asyncio
+async def test_removed_files_leave_the_view_and_come_back(db_url: str) -> None:
+    async with open_store(db_url) as store:
+        first = await store.start_scan([ROOT], "host", "om", [], {})
+        await store.write_results(first, [item("a.om", ok(1, 1)), item("b.om", ok(2, 2))])
+        second = await store.start_scan([ROOT], "host", "om", [], {})
+        assert await store.mark_removed(second, ROOT, {"a.om"}) == 1
+        assert set(await latest(store)) == {"a.om"}
+        assert set(await store.previous_files(ROOT)) == {"a.om"}
+        third = await store.start_scan([ROOT], "host", "om", [], {})
+        await store.write_results(third, [item("b.om", ok(3, 3))])
+        rows = await latest(store)
+        kept = await store.fetch("SELECT COUNT(*) AS n FROM results")
+    assert rows["b.om"]["work_size"] == 3
+    assert kept[0]["n"] == 3
+
+
+@pytest.mark.asyncio
+async def test_unreachable_postgres_is_one_clear_line_without_password() -> None:
+    with pytest.raises(StoreError) as caught:
+        async with open_store("postgresql://omscan:s3cret@127.0.0.1:1/nope"):
+            pass
+    message = str(caught.value)
+    assert "s3cret" not in message and "\n" not in message
+    assert "127.0.0.1:1" in message
+
+
+@pytest.mark.asyncio
+async def test_sqlite_in_a_missing_directory_is_a_clear_error(tmp_path: object) -> None:
+    with pytest.raises(StoreError, match="unable to open database file"):
+        async with open_store(f"sqlite:///{tmp_path}/no/such/dir/x.db"):
+            pass
+
+
+@pytest.mark.parametrize("url", ["mysql://root@localhost/x", "not a url", "sqlite+pysqlite:///x"])
+@pytest.mark.asyncio
+async def test_unsupported_urls_are_refused(url: str) -> None:
+    with pytest.raises(StoreError):
+        async with open_store(url):
+            pass
