@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import builtins
 import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiofiles.threadpool
 import pytest
 
+from scanner.backends.acl import AclBackend
+from scanner.backends.base import Backend
 from scanner.backends.om import OmBackend
 from scanner.scan.local import ScanOptions, ScanSummary, run_scan
 from scanner.store import open_store
 
+from .acl_double import install
 from .corpus import require_corpus
 from .tree import Want, build_tree
+
+OpenBackend = Callable[[], AbstractAsyncContextManager[Backend]]
+
+
+@asynccontextmanager
+async def om_backend() -> AsyncIterator[Backend]:
+    yield OmBackend()
+
+
+@pytest.fixture(params=["om", "acl"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> OpenBackend:
+    """Each scan test runs with our reader and with two (test double) NPUs."""
+    if request.param == "om":
+        return om_backend
+    install(monkeypatch, devices=2)
+    return lambda: AclBackend([0, 1], timeout=30)
 
 
 @pytest.fixture
@@ -26,10 +49,10 @@ def tree(tmp_path: Path) -> tuple[Path, dict[str, Want]]:
 
 
 async def scan(
-    db_url: str, root: Path, **options: Any
+    db_url: str, root: Path, backend: OpenBackend, **options: Any
 ) -> tuple[ScanSummary, dict[str, dict[str, Any]]]:
-    async with open_store(db_url) as store:
-        summary = await run_scan(store, OmBackend(), ScanOptions(roots=[str(root)], **options))
+    async with open_store(db_url) as store, backend() as chosen:
+        summary = await run_scan(store, chosen, ScanOptions(roots=[str(root)], **options))
         rows = await store.fetch("SELECT * FROM latest_results")
     return summary, {row["relpath"]: row for row in rows}
 
@@ -44,10 +67,10 @@ def check(rows: dict[str, dict[str, Any]], want: dict[str, Want]) -> None:
 
 @pytest.mark.asyncio
 async def test_every_stored_result_equals_the_expected_answer(
-    db_url: str, tree: tuple[Path, dict[str, Want]]
+    db_url: str, tree: tuple[Path, dict[str, Want]], backend: OpenBackend
 ) -> None:
     root, want = tree
-    summary, rows = await scan(db_url, root)
+    summary, rows = await scan(db_url, root, backend)
     check(rows, want)
     assert summary.status == "completed"
     assert summary.progress.seen == len(want)
@@ -59,20 +82,27 @@ async def test_every_stored_result_equals_the_expected_answer(
 
 @pytest.mark.asyncio
 async def test_rescan_of_an_unchanged_tree_reads_no_model_bytes(
-    db_url: str, tree: tuple[Path, dict[str, Want]], monkeypatch: pytest.MonkeyPatch
+    db_url: str,
+    tree: tuple[Path, dict[str, Want]],
+    backend: OpenBackend,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     root, want = tree
-    await scan(db_url, root)
+    await scan(db_url, root, backend)
     opened: list[str] = []
-    real_open = os.open
 
-    def spy(path: Any, *args: Any, **kwargs: Any) -> int:
-        if str(path).startswith(str(root)):
-            opened.append(str(path))
-        return real_open(path, *args, **kwargs)
+    def spy(real: Callable[..., Any]) -> Callable[..., Any]:
+        def opener(path: Any, *args: Any, **kwargs: Any) -> Any:
+            if str(path).startswith(str(root)):
+                opened.append(str(path))
+            return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(os, "open", spy)
-    summary, rows = await scan(db_url, root)
+        return opener
+
+    monkeypatch.setattr(os, "open", spy(os.open))
+    monkeypatch.setattr(builtins, "open", spy(builtins.open))
+    monkeypatch.setattr(aiofiles.threadpool, "sync_open", spy(aiofiles.threadpool.sync_open))
+    summary, rows = await scan(db_url, root, backend)
     assert opened == []
     assert summary.progress.bytes_read == 0 and summary.progress.queried == 0
     settled = sum(w.status != "unreadable" for w in want.values())
@@ -83,15 +113,15 @@ async def test_rescan_of_an_unchanged_tree_reads_no_model_bytes(
 
 @pytest.mark.asyncio
 async def test_changed_added_and_removed_files(
-    db_url: str, tree: tuple[Path, dict[str, Want]]
+    db_url: str, tree: tuple[Path, dict[str, Want]], backend: OpenBackend
 ) -> None:
     root, want = tree
-    await scan(db_url, root)
+    await scan(db_url, root, backend)
     (root / "demo/broken/truncated.om").unlink()
     del want["demo/broken/truncated.om"]
     (root / "deep/a/b/c/tiny.om").write_bytes(b"")
     want["deep/a/b/c/tiny.om"] = Want("empty")
-    summary, rows = await scan(db_url, root)
+    summary, rows = await scan(db_url, root, backend)
     check(rows, want)
     assert summary.removed == 1
     assert not rows["deep/a/b/c/tiny.om"]["carried"]
@@ -99,11 +129,11 @@ async def test_changed_added_and_removed_files(
 
 @pytest.mark.asyncio
 async def test_full_rescan_reads_everything_again(
-    db_url: str, tree: tuple[Path, dict[str, Want]]
+    db_url: str, tree: tuple[Path, dict[str, Want]], backend: OpenBackend
 ) -> None:
     root, want = tree
-    await scan(db_url, root)
-    summary, rows = await scan(db_url, root, full=True)
+    await scan(db_url, root, backend)
+    summary, rows = await scan(db_url, root, backend, full=True)
     assert summary.progress.carried == 0
     assert summary.progress.queried == sum(
         w.status not in ("lfs_pointer", "empty", "unreadable") for w in want.values()

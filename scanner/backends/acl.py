@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 
 from ..om import QueryResult, error_name, query_bytes
+from ..scan.pipeline import first_error
 from ..scan.walk import FileEntry
 from .acl_worker import serve
 from .base import Answer, Loaded
@@ -147,9 +148,10 @@ class AclBackend:
 
     async def __aenter__(self) -> AclBackend:
         try:
-            async with anyio.create_task_group() as group:
-                for device in self.devices:
-                    group.start_soon(self._add_worker, device)
+            with first_error():
+                async with anyio.create_task_group() as group:
+                    for device in self.devices:
+                        group.start_soon(self._add_worker, device)
         except BaseException:
             await self._stop_all()
             raise

@@ -42,12 +42,17 @@ class ModelBuffer:
             raise
         os.close(fd)
         self.view = memoryview(self._map)[:size]
+        self._closed = False
 
     def close(self) -> None:
-        if self._map.closed:
+        if self._closed:
             return
+        self._closed = True
         self.view.release()
-        self._map.close()
+        # A slice lent to a read call may still be alive: the mapping then goes when
+        # it is collected; the file goes now.
+        with contextlib.suppress(BufferError):
+            self._map.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 

@@ -10,10 +10,14 @@ from enum import IntEnum
 
 
 class AclError(IntEnum):
-    """The aclError codes the query can return (om-format.md §6)."""
+    """The aclError codes of the query (om-format.md §6), and of the calls a device
+    worker makes around it."""
 
     SUCCESS = 0
     ACL_ERROR_INVALID_PARAM = 100000
+    ACL_ERROR_REPEAT_INITIALIZE = 100002
+    ACL_ERROR_REPEAT_FINALIZE = 100037
+    ACL_ERROR_RT_INVALID_DEVICEID = 107001
     ACL_ERROR_GE_PARAM_INVALID = 145000
     ACL_ERROR_GE_EXEC_NOT_INIT = 145001
     ACL_ERROR_GE_EXEC_MODEL_DATA_SIZE_INVALID = 145006

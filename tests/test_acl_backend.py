@@ -1,0 +1,178 @@
+"""The acl backend across real worker processes, against the `acl` test double."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from scanner.backends.acl import AclBackend, BackendError, detect_devices
+from scanner.backends.base import Answer
+from scanner.om import query_path
+from scanner.om.writer import ModelParams, build_om, spec_for
+from scanner.scan.walk import FileEntry, WalkOptions, walk
+
+from .acl_double import FAKE_ACL, install
+from .corpus import require_corpus
+
+
+def entry_for(path: Path) -> FileEntry:
+    info = path.stat()
+    return FileEntry(
+        str(path.parent), path.name, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev
+    )
+
+
+async def ask(backend: AclBackend, entry: FileEntry) -> Answer:
+    loaded = await backend.load(entry)
+    assert not isinstance(loaded, Answer), loaded
+    try:
+        return await backend.query(entry, loaded)
+    finally:
+        loaded.close()
+
+
+def omscan_shm_files() -> list[str]:
+    return [name for name in os.listdir("/dev/shm") if name.startswith(f"omscan-{os.getpid()}-")]
+
+
+@pytest.mark.asyncio
+async def test_corpus_sizes_match_our_reader_on_two_devices(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    corpus = require_corpus()
+    install(monkeypatch, devices=2)
+    entries = list(walk([str(corpus)], WalkOptions()))
+    answers: dict[str, Answer] = {}
+    async with AclBackend(detect_devices(), timeout=30) as backend:
+
+        async def one(entry: FileEntry) -> None:
+            answers[entry.relpath] = await ask(backend, entry)
+
+        async with anyio.create_task_group() as group:
+            for entry in entries:
+                group.start_soon(one, entry)
+    assert len(answers) == len(entries) >= 10
+    for entry in entries:
+        mine, theirs = query_path(entry.path), answers[entry.relpath].result
+        assert (theirs.ret, theirs.work_size, theirs.weight_size) == (
+            mine.ret,
+            mine.work_size,
+            mine.weight_size,
+        )
+        assert theirs.inventory is not None
+    assert {answer.device for answer in answers.values()} == {0, 1}
+    assert omscan_shm_files() == []
+
+
+@pytest.mark.asyncio
+async def test_error_codes_pass_through(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    install(monkeypatch)
+    good = build_om(spec_for(ModelParams(memory_size=4096, weight_size=64, dynamic=True)))
+    (tmp_path / "dynamic.om").write_bytes(good)
+    (tmp_path / "broken.om").write_bytes(good[:-1])
+    async with AclBackend([0], timeout=30) as backend:
+        dynamic = await ask(backend, entry_for(tmp_path / "dynamic.om"))
+        broken = await ask(backend, entry_for(tmp_path / "broken.om"))
+    assert (dynamic.result.ret, dynamic.result.work_size, dynamic.result.weight_size) == (0, 0, 64)
+    assert dynamic.result.dynamic  # the reason comes from our reader of the same bytes
+    assert broken.result.ret == 145000 and broken.result.error is not None
+
+
+def worker_pids() -> list[int]:
+    """Live children of this process named by the backend (one per device)."""
+    tasks = Path(f"/proc/{os.getpid()}/task").iterdir()
+    children = [pid for task in tasks for pid in (task / "children").read_text().split()]
+    pids = []
+    for pid in map(int, children):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        if b"spawn_main" in cmdline:
+            pids.append(pid)
+    return pids
+
+
+@pytest.mark.asyncio
+async def test_killed_worker_costs_one_model_and_is_replaced(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    install(monkeypatch)
+    (tmp_path / "m.om").write_bytes(build_om(spec_for(ModelParams(memory_size=77))))
+    entry = entry_for(tmp_path / "m.om")
+    async with AclBackend([0], timeout=30) as backend:
+        assert (await ask(backend, entry)).result.work_size == 77
+        (victim,) = worker_pids()
+        os.kill(victim, signal.SIGKILL)
+        lost = await ask(backend, entry)
+        assert lost.result.ret is None and lost.result.status == "worker_crashed"
+        again = await ask(backend, entry)
+        assert again.result.work_size == 77
+        assert worker_pids() != [victim]
+    assert worker_pids() == []
+
+
+@pytest.mark.asyncio
+async def test_hung_worker_times_out_and_is_replaced(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    install(monkeypatch)
+    (tmp_path / "m.om").write_bytes(build_om(spec_for(ModelParams(memory_size=5))))
+    entry = entry_for(tmp_path / "m.om")
+    async with AclBackend([0], timeout=1.0) as backend:
+        (victim,) = worker_pids()
+        os.kill(victim, signal.SIGSTOP)
+        started = time.monotonic()
+        hung = await ask(backend, entry)
+        assert hung.result.status == "timeout" and time.monotonic() - started < 10
+        assert (await ask(backend, entry)).result.work_size == 5
+    assert worker_pids() == []
+
+
+@pytest.mark.asyncio
+async def test_missing_device_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    install(monkeypatch, devices=1)
+    with pytest.raises(BackendError, match=r"device 3: acl\.rt\.set_device failed"):
+        async with AclBackend([3], timeout=5):
+            pass
+    assert worker_pids() == []
+
+
+def test_visible_devices_narrow_what_the_runtime_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    install(monkeypatch, devices=4)
+    monkeypatch.setenv("ASCEND_RT_VISIBLE_DEVICES", "1,3")
+    assert detect_devices() == [0, 1]
+
+
+def test_double_refuses_queries_before_init(tmp_path: Path) -> None:
+    """The double's contract, in a fresh process: 145001 before acl.init, then sizes."""
+    model = tmp_path / "m.om"
+    model.write_bytes(build_om(spec_for(ModelParams(memory_size=11, weight_size=3))))
+    script = f"""
+import acl
+data = open({str(model)!r}, "rb").read()
+ptr = acl.util.bytes_to_ptr(data)
+print(acl.mdl.query_size_from_mem(ptr, len(data)))
+print(acl.init(), acl.init())
+print(acl.mdl.query_size_from_mem(ptr, len(data)))
+print(acl.mdl.query_size_from_mem(0, len(data)))
+print(acl.finalize(), acl.finalize())
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FAKE_ACL), *sys.path])}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split("\n")[:5] == [
+        "(0, 0, 145001)",
+        "0 100002",
+        "(11, 3, 0)",
+        "(0, 0, 100000)",
+        "0 100037",
+    ]
