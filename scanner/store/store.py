@@ -8,6 +8,7 @@ statement ever deletes or overwrites an earlier scan's results.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -84,6 +85,41 @@ def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
 def _upsert(conn: Connection | AsyncConnection, table: Any) -> Any:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
+
+
+FILE_UPDATES = ("size", "mtime_ns", "inode", "fs_device", "content_hash", "last_scan_id")
+
+
+async def _upsert_files(
+    conn: AsyncConnection, rows: list[dict[str, Any]]
+) -> dict[tuple[int, str], int]:
+    """Insert or refresh file rows (un-removing them); their ids by (repository, relpath).
+
+    Each driver's fast path differs: asyncpg batches RETURNING upserts itself, while
+    aiosqlite would run them row by row, so SQLite upserts in bulk and reads ids back.
+    """
+    stmt = _upsert(conn, model_files)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["repository_id", "relpath"],
+        set_={name: stmt.excluded[name] for name in FILE_UPDATES}
+        | {"removed_scan_id": None, "removed_at": None},
+    )
+    key = (model_files.c.id, model_files.c.repository_id, model_files.c.relpath)
+    if conn.dialect.name == "postgresql":
+        returned = await conn.execute(stmt.returning(*key), rows)
+        return {(row.repository_id, row.relpath): row.id for row in returned}
+    await conn.execute(stmt, rows)
+    ids: dict[tuple[int, str], int] = {}
+    for repo_id in {row["repository_id"] for row in rows}:
+        relpaths = [row["relpath"] for row in rows if row["repository_id"] == repo_id]
+        for chunk in _chunks(relpaths):
+            found = await conn.execute(
+                select(*key).where(
+                    model_files.c.repository_id == repo_id, model_files.c.relpath.in_(chunk)
+                )
+            )
+            ids.update({(row.repository_id, row.relpath): row.id for row in found})
+    return ids
 
 
 def _result_row(scan_id: int, file_id: int, item: ResultItem) -> dict[str, Any]:
@@ -227,22 +263,6 @@ class Store:
             return
         async with self.transaction() as conn:
             repo_ids = await self._repository_ids(conn, sorted({i.root for i in items}), scan_id)
-            file_stmt = _upsert(conn, model_files)
-            file_stmt = file_stmt.on_conflict_do_update(
-                index_elements=["repository_id", "relpath"],
-                set_={
-                    name: file_stmt.excluded[name]
-                    for name in (
-                        "size",
-                        "mtime_ns",
-                        "inode",
-                        "fs_device",
-                        "content_hash",
-                        "last_scan_id",
-                    )
-                }
-                | {"removed_scan_id": None, "removed_at": None},
-            ).returning(model_files.c.id, model_files.c.repository_id, model_files.c.relpath)
             file_rows = [
                 {
                     "repository_id": repo_ids[i.root],
@@ -257,8 +277,7 @@ class Store:
                 }
                 for i in items
             ]
-            returned = await conn.execute(file_stmt, file_rows)
-            file_ids = {(row.repository_id, row.relpath): row.id for row in returned}
+            file_ids = await _upsert_files(conn, file_rows)
             result_rows = [
                 _result_row(scan_id, file_ids[(repo_ids[i.root], i.relpath)], i) for i in items
             ]
@@ -380,6 +399,10 @@ async def open_store(
     schema to this omscan's head first."""
     given = resolve(url)
     parsed = async_url(given)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = os.path.dirname(os.path.abspath(parsed.database))
+        if not os.path.isdir(folder):
+            raise StoreError(f"database {mask(given)}: directory {folder} does not exist")
     engine = create_async_engine(parsed, pool_pre_ping=True)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
