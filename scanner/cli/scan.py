@@ -45,7 +45,7 @@ def render_summary(summary: ScanSummary) -> str:
     statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(data["statuses"].items()))
     return "\n".join(
         [
-            f"scan {summary.scan_id} {summary.status} in {summary.seconds:.1f} s",
+            f"scan {summary.scan_id} {summary.status} in {summary.seconds:.2f} s",
             f"  files seen       {data['files_seen']:,}",
             f"  queried          {data['files_queried']:,}",
             f"  unchanged        {data['files_unchanged']:,}",

@@ -1,0 +1,88 @@
+"""The acl path (read into shared memory + device worker) against a plain sequential
+read of the same bytes. There is no NPU here: the workers load the `acl` test double,
+which reads the model at the pointer it is given, as the real API does.
+
+    python scripts/bench_acl.py [--models 4] [--size-gib 1]
+
+Warm caches: every file is read once before timing. The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+
+FAKE_ACL = Path(__file__).resolve().parents[1] / "tests" / "fake_acl"
+sys.path.insert(0, str(FAKE_ACL))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FAKE_ACL), os.environ.get("PYTHONPATH")]))
+
+from scanner.backends.acl import AclBackend  # noqa: E402
+from scanner.backends.base import Answer  # noqa: E402
+from scanner.om.writer import ModelParams, spec_for, write_om  # noqa: E402
+from scanner.scan.walk import FileEntry, WalkOptions, walk  # noqa: E402
+
+CHUNK = 256 << 20
+
+
+def plain_read(paths: list[str]) -> int:
+    total = 0
+    for path in paths:
+        buffer = bytearray(os.path.getsize(path))
+        view = memoryview(buffer)
+        with open(path, "rb", buffering=0) as handle:
+            done = 0
+            while done < len(buffer):
+                done += handle.readinto(view[done : done + CHUNK]) or 0
+        total += done
+    return total
+
+
+async def acl_path(entries: list[FileEntry]) -> int:
+    total = 0
+    async with AclBackend([0], timeout=600) as backend:
+        for entry in entries:
+            loaded = await backend.load(entry)
+            assert not isinstance(loaded, Answer), loaded
+            try:
+                answer = await backend.query(entry, loaded)
+            finally:
+                loaded.close()
+            assert answer.result.ok, answer.result.error
+            total += entry.size
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=4)
+    parser.add_argument("--size-gib", type=float, default=1.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        for index in range(args.models):
+            weights = int(args.size_gib * (1 << 30))
+            write_om(Path(tmp) / f"m{index}.om", spec_for(ModelParams(weight_size=weights)))
+        entries = list(walk([tmp], WalkOptions()))
+        paths = [entry.path for entry in entries]
+        plain_read(paths)  # warm the page cache
+        start = time.perf_counter()
+        plain_bytes = plain_read(paths)
+        plain_s = time.perf_counter() - start
+        start = time.perf_counter()
+        acl_bytes = anyio.run(acl_path, entries)
+        acl_s = time.perf_counter() - start
+    plain_rate, acl_rate = plain_bytes / plain_s / 1e6, acl_bytes / acl_s / 1e6
+    print(f"plain sequential read: {plain_bytes / 1e9:.2f} GB in {plain_s:.2f} s = {plain_rate:,.0f} MB/s")
+    print(f"acl path (shm + worker): {acl_bytes / 1e9:.2f} GB in {acl_s:.2f} s = {acl_rate:,.0f} MB/s")
+    print(f"ratio: {acl_rate / plain_rate:.0%} of plain read")
+    print(json.dumps({"plain_mb_s": round(plain_rate), "acl_mb_s": round(acl_rate), "ratio": round(acl_rate / plain_rate, 3)}))
+
+
+if __name__ == "__main__":
+    main()
