@@ -21,7 +21,9 @@ import anyio
 
 FAKE_ACL = Path(__file__).resolve().parents[1] / "tests" / "fake_acl"
 sys.path.insert(0, str(FAKE_ACL))
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FAKE_ACL), os.environ.get("PYTHONPATH")]))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(FAKE_ACL), os.environ.get("PYTHONPATH")])
+)
 
 from scanner.backends.acl import AclBackend  # noqa: E402
 from scanner.backends.base import Answer  # noqa: E402
@@ -78,10 +80,21 @@ def main() -> None:
         acl_bytes = anyio.run(acl_path, entries)
         acl_s = time.perf_counter() - start
     plain_rate, acl_rate = plain_bytes / plain_s / 1e6, acl_bytes / acl_s / 1e6
-    print(f"plain sequential read: {plain_bytes / 1e9:.2f} GB in {plain_s:.2f} s = {plain_rate:,.0f} MB/s")
-    print(f"acl path (shm + worker): {acl_bytes / 1e9:.2f} GB in {acl_s:.2f} s = {acl_rate:,.0f} MB/s")
+    for label, count, seconds, rate in (
+        ("plain sequential read", plain_bytes, plain_s, plain_rate),
+        ("acl path (shm + worker)", acl_bytes, acl_s, acl_rate),
+    ):
+        print(f"{label}: {count / 1e9:.2f} GB in {seconds:.2f} s = {rate:,.0f} MB/s")
     print(f"ratio: {acl_rate / plain_rate:.0%} of plain read")
-    print(json.dumps({"plain_mb_s": round(plain_rate), "acl_mb_s": round(acl_rate), "ratio": round(acl_rate / plain_rate, 3)}))
+    print(
+        json.dumps(
+            {
+                "plain_mb_s": round(plain_rate),
+                "acl_mb_s": round(acl_rate),
+                "ratio": round(acl_rate / plain_rate, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
