@@ -1,7 +1,8 @@
 """A small demo model repository, made with the writer, to try omscan with no models at hand.
 
 It holds what a real fleet holds: models of every header era, a dynamic model, a
-multi-model file, a flow model, a corrupt file, an IR-only model, and a Git LFS pointer.
+multi-model file, a flow model, an OM2 archive, a corrupt file, an IR-only model, and a
+Git LFS pointer.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .om.layout import MODEL_DEF
+from .om.om2_writer import Om2Params, write_om2
 from .om.writer import Blob, Input, ModelParams, OmSpec, build_om, spec_for, write_om
 
 LFS_POINTER = (
@@ -72,11 +74,22 @@ MODELS: dict[str, ModelParams] = {
 }
 
 
+OM2_MODELS: dict[str, Om2Params] = {
+    "vision/om2/detector.om": Om2Params(
+        name="detector", work_size=52_428_800, internal_weight_size=25_165_824, soc="Ascend910B"
+    ),
+}
+
+
 def make_demo(root: Path) -> list[Path]:
     """Write the demo repository under ``root``; returns the files written."""
     written = []
     for relpath, params in MODELS.items():
         written.append(_write(root / relpath, params))
+    for relpath, om2 in OM2_MODELS.items():
+        (root / relpath).parent.mkdir(parents=True, exist_ok=True)
+        write_om2(root / relpath, om2)
+        written.append(root / relpath)
     broken = root / "broken"
     broken.mkdir(parents=True, exist_ok=True)
     good = build_om(spec_for(ModelParams(name="truncated")))

@@ -31,11 +31,11 @@ def test_scan_demo_into_both_databases(demo: Path, db_url: str) -> None:
     assert code == 1  # the demo holds broken models on purpose
     summary = json.loads(out)
     assert summary["status"] == "completed"
-    assert summary["files_seen"] == 9
-    assert summary["statuses"] == {"ok": 6, "failed": 2, "lfs_pointer": 1}
+    assert summary["files_seen"] == 10
+    assert summary["statuses"] == {"ok": 7, "failed": 2, "lfs_pointer": 1}
     code, out = run("scan", str(demo), "--db", db_url)
     assert code == 1
-    assert "completed" in out and "unchanged        9" in out
+    assert "completed" in out and "unchanged        10" in out
 
 
 def test_scan_without_failures_exits_0(tmp_path: Path, sqlite_url: str) -> None:
@@ -89,7 +89,7 @@ def test_auto_picks_acl_when_devices_exist_and_verify_agrees(
     code, out = run("scan", str(demo), "--db", sqlite_url, "--json", "--verify")
     assert code == 1
     summary = json.loads(out)
-    assert summary["statuses"] == {"ok": 6, "failed": 2, "lfs_pointer": 1}
+    assert summary["statuses"] == {"ok": 7, "failed": 2, "lfs_pointer": 1}
     path = sqlite_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:
         backends = {

@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from scanner.demo import LFS_POINTER, MODELS, make_demo
+from scanner.demo import LFS_POINTER, MODELS, OM2_MODELS, make_demo
 
 from .corpus import expected_rows
 
@@ -41,6 +41,8 @@ def build_tree(root: Path, outside: Path) -> dict[str, Want]:
         want[f"demo/{relpath}"] = Want(
             "ok", 0, 0 if dynamic else params.memory_size, params.weight_size * params.submodels
         )
+    for relpath, om2 in OM2_MODELS.items():
+        want[f"demo/{relpath}"] = Want("ok", 0, om2.work_size, om2.internal_weight_size)
     want["demo/broken/truncated.om"] = Want("failed", 145000)
     want["demo/broken/ir_only.om"] = Want("failed", 145000)
     want["demo/vision/lfs_pointer.om"] = Want("lfs_pointer")

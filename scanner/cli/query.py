@@ -47,6 +47,7 @@ def _inventory_lines(inv: Inventory) -> list[str]:
             for p in inv.partitions
         )
         lines.append(f"  partitions   {parts}")
+    lines += [f"  {key:<12} {value}" for key, value in inv.extra.items() if value]
     lines += [f"  warning      {warning}" for warning in inv.warnings]
     return lines
 
