@@ -21,6 +21,7 @@ from scanner.om.writer import ModelParams, build_om, spec_for
 from scanner.scan.local import ScanOptions, run_scan
 from scanner.scan.pipeline import Progress
 from scanner.store import open_store
+from scanner.store.lock import scan_lock
 
 from .acl_double import install
 from .test_acl_backend import worker_pids
@@ -112,3 +113,17 @@ async def test_worker_killed_mid_scan_costs_one_model(
         async with AclBackend([0, 1], timeout=30) as backend:
             retry = await run_scan(store, backend, ScanOptions(roots=[str(root)]))
         assert (retry.progress.queried, retry.progress.carried, retry.failed) == (1, 399, 0)
+
+
+@pytest.mark.asyncio
+async def test_a_second_scan_on_the_same_database_is_refused(tmp_path: Path, db_url: str) -> None:
+    root = tmp_path / "repo"
+    many_models(root, 5)
+    async with open_store(db_url) as store, scan_lock(store):
+        command = [sys.executable, "-m", "scanner", "scan", str(root), "--db", db_url]
+        result = await anyio.run_process(command, check=False)
+        assert result.returncode == 3
+        assert b"another scan is running" in result.stderr
+        assert (await store.fetch("SELECT COUNT(*) AS n FROM scans"))[0]["n"] == 0
+    again = await anyio.run_process(command, check=False)
+    assert again.returncode == 0, again.stderr

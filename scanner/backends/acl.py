@@ -20,8 +20,8 @@ from typing import Any
 
 import anyio
 
+from ..concurrency import first_error
 from ..om import QueryResult, error_name, query_bytes
-from ..scan.pipeline import first_error
 from ..scan.walk import FileEntry
 from .acl_worker import serve
 from .base import Answer, Loaded

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .ask import diff, history, report_command, scans, sql
 from .db import db
 from .demo import demo
 from .query import query
@@ -22,6 +23,11 @@ def cli() -> None:
 
 
 cli.add_command(db)
+cli.add_command(diff)
+cli.add_command(history)
+cli.add_command(report_command)
+cli.add_command(scans)
+cli.add_command(sql)
 cli.add_command(demo)
 cli.add_command(query)
 cli.add_command(scan)

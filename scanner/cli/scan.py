@@ -13,12 +13,14 @@ from rich.console import Console
 
 from ..backends.acl import BackendError
 from ..backends.select import open_backend
+from ..concurrency import first_error
 from ..scan.local import ScanOptions, ScanSummary, run_scan
 from ..scan.pipeline import PipelineOptions, Progress
 from ..scan.walk import WalkOptions
 from ..store import StoreError, open_store
 from ..units import human_bytes, parse_bytes
 from .options import EXIT_FAILED, EXIT_NOT_RUN, EXIT_OK, db_option
+from .progress import show_progress
 
 
 def _devices(text: str | None) -> list[int] | None:
@@ -133,16 +135,15 @@ def scan(
                 used_devices,
             ),
         ):
-            async with anyio.create_task_group() as group:
-                group.start_soon(_stop_on_signal, stop)
-                if console.is_terminal:
-                    from .progress import show_progress
-
-                    group.start_soon(show_progress, progress, console)
-                summary = await run_scan(
-                    store, chosen, options, devices=used_devices, progress=progress, stop=stop
-                )
-                group.cancel_scope.cancel()
+            with first_error():
+                async with anyio.create_task_group() as group:
+                    group.start_soon(_stop_on_signal, stop)
+                    if console.is_terminal:
+                        group.start_soon(show_progress, progress, console)
+                    summary = await run_scan(
+                        store, chosen, options, devices=used_devices, progress=progress, stop=stop
+                    )
+                    group.cancel_scope.cancel()
             return summary
 
     try:

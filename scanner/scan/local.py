@@ -14,8 +14,10 @@ from typing import Any
 import anyio
 
 from ..backends.base import Answer, Backend
+from ..concurrency import first_error
 from ..store import PreviousFile, ResultItem, Store
-from .pipeline import Outcome, PipelineOptions, Progress, WorkItem, first_error, run_pipeline
+from ..store.lock import scan_lock
+from .pipeline import Outcome, PipelineOptions, Progress, WorkItem, run_pipeline
 from .walk import FileEntry, WalkOptions, classify, walk
 
 WALK_BATCH = 512
@@ -119,12 +121,27 @@ async def run_scan(
     progress: Progress | None = None,
     stop: anyio.Event | None = None,
 ) -> ScanSummary:
-    """Scan ``options.roots`` into ``store``.
+    """Scan ``options.roots`` into ``store``, one scan at a time per database.
 
     Setting ``stop`` (the CLI does on Ctrl-C / SIGTERM) stops reading, abandons the
     queries in flight, writes what was answered and closes the scan as
     ``interrupted``; the next scan carries those files instead of redoing them.
     """
+    async with scan_lock(store):
+        return await _run_locked(
+            store, backend, options, devices=devices, progress=progress, stop=stop
+        )
+
+
+async def _run_locked(
+    store: Store,
+    backend: Backend,
+    options: ScanOptions,
+    *,
+    devices: Sequence[int] = (),
+    progress: Progress | None = None,
+    stop: anyio.Event | None = None,
+) -> ScanSummary:
     roots = [os.path.realpath(root) for root in options.roots]
     progress = progress or Progress()
     started = time.monotonic()

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -19,6 +18,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ..backends.base import Answer, Backend, Loaded
+from ..concurrency import first_error
 from ..om import QueryResult
 from .budget import ByteBudget
 from .walk import FileEntry
@@ -81,26 +81,6 @@ class PipelineOptions:
     batch_size: int = 500
     batch_seconds: float = 1.0
     stream_depth: int = 64
-
-
-@contextmanager
-def first_error() -> Iterator[None]:
-    """Task groups raise exception groups; callers want the error that stopped the
-    work (a StoreError, say), not a wrapper. Cancellation passes through untouched."""
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        leaves = list(_leaves(group))
-        errors = [e for e in leaves if not isinstance(e, anyio.get_cancelled_exc_class())]
-        raise (errors or leaves)[0] from group
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            yield from _leaves(exc)
-        else:
-            yield exc
 
 
 def _skipped(entry: FileEntry) -> Answer:

@@ -1,0 +1,1 @@
+"""Questions over the store: read-only SQL, reports, diffs between scans, history."""

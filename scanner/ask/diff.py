@@ -1,0 +1,93 @@
+"""What changed between two scans: models added, removed, and whose answer changed."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..store import Store, StoreError
+
+_RESULTS = """
+SELECT repo.path AS repository, f.relpath AS relpath, r.status AS status, r.ret AS ret,
+       r.work_size AS work_size, r.weight_size AS weight_size
+FROM results r
+JOIN model_files f ON f.id = r.file_id
+JOIN repositories repo ON repo.id = f.repository_id
+WHERE r.scan_id = :scan
+"""
+
+
+@dataclass(frozen=True)
+class Change:
+    repository: str
+    relpath: str
+    kind: str  # added, removed, changed
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+    @staticmethod
+    def _total(side: dict[str, Any] | None) -> int:
+        return int(side["work_size"]) + int(side["weight_size"]) if side else 0
+
+    @property
+    def delta_total(self) -> int:
+        return self._total(self.after) - self._total(self.before)
+
+    @property
+    def growth_pct(self) -> float:
+        """Growth of total memory in percent (inf from nothing to something)."""
+        before, after = self._total(self.before), self._total(self.after)
+        if before == 0:
+            return math.inf if after > 0 else 0.0
+        return (after - before) * 100.0 / before
+
+    def to_dict(self) -> dict[str, Any]:
+        growth = self.growth_pct
+        return {
+            "repository": self.repository,
+            "relpath": self.relpath,
+            "change": self.kind,
+            "before": self.before,
+            "after": self.after,
+            "delta_total": self.delta_total,
+            "growth_pct": None if math.isinf(growth) else round(growth, 3),
+        }
+
+
+async def last_completed_scans(store: Store, count: int = 2) -> list[int]:
+    rows = await store.fetch(
+        "SELECT id FROM scans WHERE status = 'completed' ORDER BY id DESC LIMIT :n", n=count
+    )
+    return sorted(row["id"] for row in rows)
+
+
+async def diff_scans(
+    store: Store, scan_a: int | None, scan_b: int | None
+) -> tuple[int, int, list[Change]]:
+    """Changes from ``scan_a`` to ``scan_b`` (default: the last two completed scans)."""
+    if scan_a is None or scan_b is None:
+        last = await last_completed_scans(store)
+        if len(last) < 2:
+            raise StoreError("diff needs two completed scans; this database has fewer")
+        scan_a, scan_b = last
+    known = {row["id"] for row in await store.fetch("SELECT id FROM scans")}
+    for scan in (scan_a, scan_b):
+        if scan not in known:
+            raise StoreError(f"no scan {scan} in this database")
+    before = {(r["repository"], r["relpath"]): r for r in await store.fetch(_RESULTS, scan=scan_a)}
+    after = {(r["repository"], r["relpath"]): r for r in await store.fetch(_RESULTS, scan=scan_b)}
+    changes = []
+    for key in sorted(before.keys() | after.keys()):
+        old, new = _answer(before.get(key)), _answer(after.get(key))
+        if old == new:
+            continue
+        kind = "added" if old is None else "removed" if new is None else "changed"
+        changes.append(Change(key[0], key[1], kind, old, new))
+    return scan_a, scan_b, changes
+
+
+def _answer(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {k: row[k] for k in ("status", "ret", "work_size", "weight_size")}

@@ -1,0 +1,62 @@
+"""The latest answer for every present model, filtered and sorted: `omscan report`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..store import Store
+
+COLUMNS = [
+    "repository",
+    "relpath",
+    "status",
+    "ret",
+    "ret_name",
+    "work_size",
+    "weight_size",
+    "total_size",
+    "dynamic",
+    "soc_version",
+    "format",
+]
+SORTS = {
+    "total": "total_size DESC",
+    "work": "work_size DESC",
+    "weight": "weight_size DESC",
+    "path": "repository, relpath",
+}
+NOT_FAILED = ("ok", "lfs_pointer", "empty")
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    min_total: int | None = None
+    soc: str | None = None
+    failed: bool = False
+    repo: str | None = None  # substring of the repository path
+    sort: str = "total"
+
+
+async def report(store: Store, wanted: ReportFilter) -> list[dict[str, Any]]:
+    clauses: list[str] = ["1 = 1"]
+    params: dict[str, Any] = {}
+    if wanted.min_total is not None:
+        clauses.append("total_size >= :min_total")
+        params["min_total"] = wanted.min_total
+    if wanted.soc:
+        clauses.append("soc_version = :soc")
+        params["soc"] = wanted.soc
+    if wanted.failed:
+        clauses.append("status NOT IN ('ok', 'lfs_pointer', 'empty')")
+    if wanted.repo:
+        clauses.append("repository LIKE :repo")
+        params["repo"] = f"%{wanted.repo}%"
+    sql = (
+        f"SELECT {', '.join(COLUMNS)} FROM latest_results WHERE {' AND '.join(clauses)}"
+        f" ORDER BY {SORTS[wanted.sort]}, repository, relpath"
+    )
+    rows = await store.fetch(sql, **params)
+    for row in rows:
+        row["dynamic"] = bool(row["dynamic"])
+    return rows

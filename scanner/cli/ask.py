@@ -1,0 +1,176 @@
+"""The question commands: `sql`, `report`, `diff`, `scans`, `history`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from ..ask.diff import diff_scans
+from ..ask.history import list_scans, model_history
+from ..ask.report import COLUMNS, SORTS, ReportFilter, report
+from ..ask.sql import ReadOnlyViolation, SqlError, run_sql
+from ..store import open_store
+from ..units import parse_bytes
+from .options import EXIT_FAILED, EXIT_USAGE, db_option, run_store_job
+from .output import format_option, render
+
+SIZES = {"work_size", "weight_size", "total_size", "delta_total"}
+
+
+@click.command()
+@click.argument("statement")
+@db_option
+@format_option
+def sql(statement: str, db: str | None, fmt: str) -> None:
+    """Run one read-only SQL STATEMENT over the store (see the README for the schema).
+
+    Any attempt to change data is refused by the connection itself: exit 2.
+    """
+    try:
+        result = run_store_job(run_sql, db, statement)
+    except ReadOnlyViolation as exc:
+        click.echo(f"omscan: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except SqlError as exc:
+        click.echo(f"omscan: SQL error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    rows = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+    click.echo(render(rows, result.columns, fmt))
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_bytes(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command("report")
+@db_option
+@click.option("--min-total", callback=_size, help="Only models needing at least this (e.g. 8GiB).")
+@click.option("--soc", help="Only models built for this SoC (e.g. Ascend310P3).")
+@click.option("--failed", is_flag=True, help="Only models that failed.")
+@click.option("--repo", help="Only repositories whose path contains this.")
+@click.option("--sort", type=click.Choice(sorted(SORTS)), default="total", show_default=True)
+@format_option
+def report_command(
+    db: str | None,
+    min_total: int | None,
+    soc: str | None,
+    failed: bool,
+    repo: str | None,
+    sort: str,
+    fmt: str,
+) -> None:
+    """The latest result of every present model."""
+
+    async def job() -> list[dict[str, Any]]:
+        async with open_store(db) as store:
+            return await report(store, ReportFilter(min_total, soc, failed, repo, sort))
+
+    click.echo(render(run_store_job(job), COLUMNS, fmt, SIZES))
+
+
+@click.command()
+@click.argument("scans", nargs=-1, type=int)
+@db_option
+@click.option(
+    "--fail-on-growth",
+    type=float,
+    metavar="PCT",
+    help="Exit 1 when any model's total memory grew by more than PCT percent.",
+)
+@format_option
+def diff(scans: tuple[int, ...], db: str | None, fail_on_growth: float | None, fmt: str) -> None:
+    """Models added, removed and changed between SCAN_A and SCAN_B (default: the last
+    two completed scans)."""
+    if len(scans) not in (0, 2):
+        raise click.UsageError("give two scan ids, or none for the last two completed scans")
+    first, second = (scans[0], scans[1]) if scans else (None, None)
+
+    async def job() -> tuple[int, int, list[Any]]:
+        async with open_store(db) as store:
+            return await diff_scans(store, first, second)
+
+    scan_a, scan_b, changes = run_store_job(job)
+    if fmt == "json":
+        payload = {"scan_a": scan_a, "scan_b": scan_b, "changes": [c.to_dict() for c in changes]}
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        rows = [_diff_row(change.to_dict()) for change in changes]
+        columns = ["change", "repository", "relpath", "before", "after", "delta_total", "growth"]
+        click.echo(f"scan {scan_a} → scan {scan_b}: {len(changes)} change(s)")
+        if rows:
+            click.echo(render(rows, columns, fmt, SIZES))
+    if fail_on_growth is not None and any(
+        c.growth_pct > fail_on_growth for c in changes if c.before is not None
+    ):
+        sys.exit(EXIT_FAILED)
+
+
+def _diff_row(change: dict[str, Any]) -> dict[str, Any]:
+    def side(answer: dict[str, Any] | None) -> str:
+        if answer is None:
+            return ""
+        total = int(answer["work_size"]) + int(answer["weight_size"])
+        return f"{answer['status']} {total:,} B"
+
+    growth = change["growth_pct"]
+    return {
+        **change,
+        "before": side(change["before"]),
+        "after": side(change["after"]),
+        "growth": "" if growth is None else f"{growth:+.1f}%",
+    }
+
+
+@click.command()
+@db_option
+@format_option
+def scans(db: str | None, fmt: str) -> None:
+    """List the scans in the store."""
+
+    async def job() -> list[dict[str, Any]]:
+        async with open_store(db) as store:
+            return await list_scans(store)
+
+    rows = run_store_job(job)
+    for row in rows:
+        counts = json.loads(row.pop("counts") or "{}")
+        row["seen"] = counts.get("files_seen")
+        row["failed"] = counts.get("files_failed")
+    columns = ["id", "started_at", "finished_at", "status", "host", "backend", "seen", "failed"]
+    click.echo(render(rows, columns, fmt))
+
+
+@click.command()
+@click.argument("path")
+@db_option
+@format_option
+def history(path: str, db: str | None, fmt: str) -> None:
+    """One model over time: PATH is the file, or its path inside its repository."""
+
+    async def job() -> list[dict[str, Any]]:
+        async with open_store(db) as store:
+            return await model_history(store, path)
+
+    rows = run_store_job(job)
+    if not rows:
+        click.echo(f"omscan: no results for {path}", err=True)
+        sys.exit(EXIT_FAILED)
+    columns = [
+        "scan_id",
+        "started_at",
+        "relpath",
+        "status",
+        "ret",
+        "work_size",
+        "weight_size",
+        "carried",
+    ]
+    click.echo(render(rows, columns, fmt, SIZES))
