@@ -51,7 +51,9 @@ class Change:
             "before": self.before,
             "after": self.after,
             "delta_total": self.delta_total,
-            "growth_pct": None if math.isinf(growth) else round(growth, 3),
+            "growth_pct": None
+            if self.kind != "changed" or math.isinf(growth)
+            else round(growth, 3),
         }
 
 
