@@ -1,0 +1,169 @@
+"""omscan against the physical floor, in one run, on one tree, with warm caches.
+
+    python scripts/bench.py [--models 10000] [--quick] [--seed 1] [--pg postgresql://postgres@127.0.0.1/test]
+
+1. floor A: a bare Python walk that stats every file;
+2. floor B: a bare loop that opens every model, reads its first 4 KiB and closes it;
+3. `omscan scan --full --backend om` into SQLite and into PostgreSQL (whole commands,
+   interpreter start included);
+4. `omscan scan` again on the unchanged tree;
+5. the acl path (test double) on large models against a plain sequential read;
+6. peak resident memory of an acl scan with a small byte budget on multi-GiB models.
+Targets: (3) <= 5x floor B, (4) <= 2x floor A, bytes read by the om backend flat in the
+weight size, (5) >= 80 %, (6) <= budget + 200 MB. The last line is JSON with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import anyio
+import asyncpg
+from bench_acl import FAKE_ACL, acl_path, plain_read
+from make_corpus import make_corpus
+from sqlalchemy.engine import make_url
+
+from scanner.om.writer import ModelParams, spec_for, write_om
+from scanner.scan.walk import WalkOptions, walk
+
+OMSCAN = [sys.executable, "-m", "scanner"]
+
+
+def floor_a(root: str) -> int:
+    count = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            os.stat(os.path.join(folder, name))
+            count += 1
+    return count
+
+
+def floor_b(root: str) -> int:
+    count = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as handle:
+                handle.read(4096)
+            count += 1
+    return count
+
+
+def timed(fn: object, *args: object) -> float:
+    start = time.perf_counter()
+    fn(*args)  # type: ignore[operator]
+    return time.perf_counter() - start
+
+
+def scan(*args: str, env: dict[str, str] | None = None) -> tuple[float, dict[str, object]]:
+    start = time.perf_counter()
+    done = subprocess.run([*OMSCAN, "scan", *args, "--json"], capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - start
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"scan failed ({done.returncode}): {done.stderr.strip()}")
+    return seconds, json.loads(done.stdout)
+
+
+def bytes_read_by_weight(db: str) -> tuple[int, int]:
+    """Largest bytes read among models with < 1 MiB of weights, and with > 1 GiB."""
+    with sqlite3.connect(db) as conn:
+        small = conn.execute(
+            "SELECT MAX(bytes_read) FROM results WHERE status='ok' AND weight_size < 1048576"
+        ).fetchone()[0]
+        large = conn.execute(
+            "SELECT MAX(bytes_read) FROM results WHERE status='ok' AND weight_size > 1073741824"
+        ).fetchone()[0]
+    return int(small or 0), int(large or 0)
+
+
+async def pg_database(admin: str, create: bool, name: str) -> None:
+    conn = await asyncpg.connect(make_url(admin).set(drivername="postgresql").render_as_string(False))
+    try:
+        sql = f'CREATE DATABASE "{name}"' if create else f'DROP DATABASE "{name}" WITH (FORCE)'
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=10_000)
+    parser.add_argument("--quick", action="store_true", help="1,000 models, small acl figures")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    models = 1000 if args.quick else args.models
+    figures: dict[str, float] = {"models": models}
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        root = os.path.join(tmp, "repo")
+        make_corpus(Path(root), models, args.seed)
+        floor_b(root)  # warm the page cache and the dentry cache
+        figures["floor_a_s"] = timed(floor_a, root)
+        figures["floor_b_s"] = timed(floor_b, root)
+        print(f"1. floor A (walk + stat):          {figures['floor_a_s']:.3f} s")
+        print(f"2. floor B (open + read 4 KiB):    {figures['floor_b_s']:.3f} s")
+
+        db = os.path.join(tmp, "bench.db")
+        figures["scan_sqlite_s"], summary = scan(root, "--full", "--backend", "om", "--db", f"sqlite:///{db}")
+        name = f"omscan_bench_{uuid.uuid4().hex[:8]}"
+        anyio.run(pg_database, args.pg, True, name)
+        try:
+            pg = make_url(args.pg).set(database=name).render_as_string(False)
+            figures["scan_postgresql_s"], _ = scan(root, "--full", "--backend", "om", "--db", pg)
+        finally:
+            anyio.run(pg_database, args.pg, False, name)
+        figures["rescan_sqlite_s"], again = scan(root, "--backend", "om", "--db", f"sqlite:///{db}")
+        assert again["files_queried"] == 0 and again["bytes_read"] == 0, again
+        small, large = bytes_read_by_weight(db)
+        figures.update(bytes_read_small_weights=small, bytes_read_large_weights=large)
+        for key in ("scan_sqlite_s", "scan_postgresql_s"):
+            figures[key.removesuffix("_s") + "_vs_floor_b"] = figures[key] / figures["floor_b_s"]
+        figures["rescan_vs_floor_a"] = figures["rescan_sqlite_s"] / figures["floor_a_s"]
+        print(f"3. scan --full, SQLite:            {figures['scan_sqlite_s']:.3f} s"
+              f" = {figures['scan_sqlite_vs_floor_b']:.1f}x floor B (target <= 5x)")
+        print(f"   scan --full, PostgreSQL:        {figures['scan_postgresql_s']:.3f} s"
+              f" = {figures['scan_postgresql_vs_floor_b']:.1f}x floor B (target <= 5x)")
+        print(f"4. rescan, unchanged tree:         {figures['rescan_sqlite_s']:.3f} s"
+              f" = {figures['rescan_vs_floor_a']:.1f}x floor A (target <= 2x)")
+        print(f"   bytes read per model (om): <= {small} B with < 1 MiB of weights,"
+              f" <= {large} B with > 1 GiB ({summary['files_seen']} files)")
+
+        big = os.path.join(tmp, "big")
+        os.mkdir(big)
+        count, size = (2, 1 << 29) if args.quick else (6, 1 << 30)
+        for index in range(count):
+            write_om(os.path.join(big, f"m{index}.om"), spec_for(ModelParams(weight_size=size)))
+        entries = list(walk([big], WalkOptions()))
+        plain_read([e.path for e in entries])
+        figures["plain_read_s"] = timed(plain_read, [e.path for e in entries])
+        start = time.perf_counter()
+        moved = anyio.run(acl_path, entries)
+        figures["acl_path_s"] = time.perf_counter() - start
+        figures["acl_vs_plain"] = figures["plain_read_s"] / figures["acl_path_s"]
+        print(f"5. acl path: {moved / 1e9:.2f} GB in {figures['acl_path_s']:.2f} s, plain read"
+              f" {figures['plain_read_s']:.2f} s: {figures['acl_vs_plain']:.0%} of its throughput"
+              " (target >= 80 %)")
+
+        budget = size * 2
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FAKE_ACL), *sys.path]),
+               "FAKE_ACL_DEVICE_COUNT": "2"}
+        scan(big, "--backend", "acl", "--max-inflight-bytes", str(budget),
+             "--db", f"sqlite:///{tmp}/acl.db", env=env)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        figures.update(budget_bytes=budget, peak_rss_bytes=peak)
+        print(f"6. peak RSS of an acl scan of {count} x {size >> 20} MiB models with a"
+              f" {budget >> 20} MiB budget: {peak >> 20} MiB (target <= {(budget >> 20) + 200} MiB)")
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
+
+
+if __name__ == "__main__":
+    main()
