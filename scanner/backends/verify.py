@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-import anyio
 
 from ..scan.walk import FileEntry
 from .base import Answer, Backend, Loaded
@@ -33,7 +32,7 @@ class VerifyingBackend:
     async def query(self, entry: FileEntry, loaded: Loaded) -> Answer:
         answer = await self.primary.query(entry, loaded)
         start = time.perf_counter()
-        reference = await anyio.to_thread.run_sync(answer_file, entry)
+        reference = answer_file(entry)  # inline, as the om backend runs it
         mine = Answer(reference, "om", None, time.perf_counter() - start)
         if answer.result.ret is None or reference.ret is None or _key(answer) == _key(mine):
             return answer
