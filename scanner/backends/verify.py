@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-
 from ..scan.walk import FileEntry
 from .base import Answer, Backend, Loaded
 from .om import answer_file
