@@ -127,64 +127,62 @@ async def run_scan(
     queries in flight, writes what was answered and closes the scan as
     ``interrupted``; the next scan carries those files instead of redoing them.
     """
+    roots = [os.path.realpath(root) for root in options.roots]
+    started = time.monotonic()
     async with scan_lock(store):
-        return await _run_locked(
-            store, backend, options, devices=devices, progress=progress, stop=stop
+        scan_id = await store.start_scan(
+            roots,
+            host=socket.gethostname(),
+            backend=backend.name,
+            devices=list(devices),
+            options=_describe(options),
         )
+        summary = ScanSummary(scan_id, "failed", 0.0, progress or Progress())
+        try:
+            await _scan(store, backend, options, roots, summary, stop)
+        finally:
+            summary.seconds = time.monotonic() - started
+            with anyio.CancelScope(shield=True):
+                await _finish(store, summary)
+    return summary
 
 
-async def _run_locked(
+async def _scan(
     store: Store,
     backend: Backend,
     options: ScanOptions,
-    *,
-    devices: Sequence[int] = (),
-    progress: Progress | None = None,
-    stop: anyio.Event | None = None,
-) -> ScanSummary:
-    roots = [os.path.realpath(root) for root in options.roots]
-    progress = progress or Progress()
-    started = time.monotonic()
-    scan_id = await store.start_scan(
-        roots,
-        host=socket.gethostname(),
-        backend=backend.name,
-        devices=list(devices),
-        options=_describe(options),
-    )
-    summary = ScanSummary(scan_id, "failed", 0.0, progress)
-    try:
-        previous = {root: await store.previous_files(root) for root in roots}
-        source = LocalSource(roots, options, previous)
+    roots: list[str],
+    summary: ScanSummary,
+    stop: anyio.Event | None,
+) -> None:
+    """Walk, query and write into the open scan record; set its final status."""
+    scan_id = summary.scan_id
+    previous = {root: await store.previous_files(root) for root in roots}
+    source = LocalSource(roots, options, previous)
 
-        async def sink(batch: Sequence[Outcome]) -> None:
-            answered = [result_item(o.entry, o.answer) for o in batch if o.answer]
-            if answered:
-                await store.write_results(scan_id, answered)
-            carried = sorted((o.entry for o in batch if o.answer is None), key=_root)
-            for root, group in itertools.groupby(carried, key=_root):
-                await store.carry_forward(scan_id, root, [entry.relpath for entry in group])
+    async def sink(batch: Sequence[Outcome]) -> None:
+        answered = [result_item(o.entry, o.answer) for o in batch if o.answer]
+        if answered:
+            await store.write_results(scan_id, answered)
+        carried = sorted((o.entry for o in batch if o.answer is None), key=_root)
+        for root, group in itertools.groupby(carried, key=_root):
+            await store.carry_forward(scan_id, root, [entry.relpath for entry in group])
 
-        with anyio.CancelScope() as scope, first_error():
-            async with anyio.create_task_group() as group:
-                if stop is not None:
-                    group.start_soon(_cancel_when_set, stop, scope)
-                budget = await run_pipeline(
-                    source.__aiter__(), backend, sink, options.pipeline, progress
-                )
-                summary.peak_budget_bytes = budget.peak
-                group.cancel_scope.cancel()
-        if scope.cancelled_caught:
-            summary.status = "interrupted"
-        else:
-            for root in roots:
-                summary.removed += await store.mark_removed(scan_id, root, source.present[root])
-            summary.status = "completed"
-    finally:
-        summary.seconds = time.monotonic() - started
-        with anyio.CancelScope(shield=True):
-            await _finish(store, summary)
-    return summary
+    with anyio.CancelScope() as scope, first_error():
+        async with anyio.create_task_group() as group:
+            if stop is not None:
+                group.start_soon(_cancel_when_set, stop, scope)
+            budget = await run_pipeline(
+                source.__aiter__(), backend, sink, options.pipeline, summary.progress
+            )
+            summary.peak_budget_bytes = budget.peak
+            group.cancel_scope.cancel()
+    if scope.cancelled_caught:
+        summary.status = "interrupted"
+        return
+    for root in roots:
+        summary.removed += await store.mark_removed(scan_id, root, source.present[root])
+    summary.status = "completed"
 
 
 def result_item(entry: FileEntry, answer: Answer) -> ResultItem:
