@@ -66,7 +66,9 @@ def timed(fn: object, *args: object) -> float:
 
 def scan(*args: str, env: dict[str, str] | None = None) -> tuple[float, dict[str, object]]:
     start = time.perf_counter()
-    done = subprocess.run([*OMSCAN, "scan", *args, "--json"], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [*OMSCAN, "scan", *args, "--json"], capture_output=True, text=True, env=env
+    )
     seconds = time.perf_counter() - start
     if done.returncode not in (0, 1):
         raise SystemExit(f"scan failed ({done.returncode}): {done.stderr.strip()}")
@@ -86,7 +88,9 @@ def bytes_read_by_weight(db: str) -> tuple[int, int]:
 
 
 async def pg_database(admin: str, create: bool, name: str) -> None:
-    conn = await asyncpg.connect(make_url(admin).set(drivername="postgresql").render_as_string(False))
+    conn = await asyncpg.connect(
+        make_url(admin).set(drivername="postgresql").render_as_string(False)
+    )
     try:
         sql = f'CREATE DATABASE "{name}"' if create else f'DROP DATABASE "{name}" WITH (FORCE)'
         await conn.execute(sql)
@@ -113,7 +117,9 @@ def main() -> None:
         print(f"2. floor B (open + read 4 KiB):    {figures['floor_b_s']:.3f} s")
 
         db = os.path.join(tmp, "bench.db")
-        figures["scan_sqlite_s"], summary = scan(root, "--full", "--backend", "om", "--db", f"sqlite:///{db}")
+        figures["scan_sqlite_s"], summary = scan(
+            root, "--full", "--backend", "om", "--db", f"sqlite:///{db}"
+        )
         name = f"omscan_bench_{uuid.uuid4().hex[:8]}"
         anyio.run(pg_database, args.pg, True, name)
         try:
@@ -128,14 +134,22 @@ def main() -> None:
         for key in ("scan_sqlite_s", "scan_postgresql_s"):
             figures[key.removesuffix("_s") + "_vs_floor_b"] = figures[key] / figures["floor_b_s"]
         figures["rescan_vs_floor_a"] = figures["rescan_sqlite_s"] / figures["floor_a_s"]
-        print(f"3. scan --full, SQLite:            {figures['scan_sqlite_s']:.3f} s"
-              f" = {figures['scan_sqlite_vs_floor_b']:.1f}x floor B (target <= 5x)")
-        print(f"   scan --full, PostgreSQL:        {figures['scan_postgresql_s']:.3f} s"
-              f" = {figures['scan_postgresql_vs_floor_b']:.1f}x floor B (target <= 5x)")
-        print(f"4. rescan, unchanged tree:         {figures['rescan_sqlite_s']:.3f} s"
-              f" = {figures['rescan_vs_floor_a']:.1f}x floor A (target <= 2x)")
-        print(f"   bytes read per model (om): <= {small} B with < 1 MiB of weights,"
-              f" <= {large} B with > 1 GiB ({summary['files_seen']} files)")
+        print(
+            f"3. scan --full, SQLite:            {figures['scan_sqlite_s']:.3f} s"
+            f" = {figures['scan_sqlite_vs_floor_b']:.1f}x floor B (target <= 5x)"
+        )
+        print(
+            f"   scan --full, PostgreSQL:        {figures['scan_postgresql_s']:.3f} s"
+            f" = {figures['scan_postgresql_vs_floor_b']:.1f}x floor B (target <= 5x)"
+        )
+        print(
+            f"4. rescan, unchanged tree:         {figures['rescan_sqlite_s']:.3f} s"
+            f" = {figures['rescan_vs_floor_a']:.1f}x floor A (target <= 2x)"
+        )
+        print(
+            f"   bytes read per model (om): <= {small} B with < 1 MiB of weights,"
+            f" <= {large} B with > 1 GiB ({summary['files_seen']} files)"
+        )
 
         big = os.path.join(tmp, "big")
         os.mkdir(big)
@@ -149,19 +163,34 @@ def main() -> None:
         moved = anyio.run(acl_path, entries)
         figures["acl_path_s"] = time.perf_counter() - start
         figures["acl_vs_plain"] = figures["plain_read_s"] / figures["acl_path_s"]
-        print(f"5. acl path: {moved / 1e9:.2f} GB in {figures['acl_path_s']:.2f} s, plain read"
-              f" {figures['plain_read_s']:.2f} s: {figures['acl_vs_plain']:.0%} of its throughput"
-              " (target >= 80 %)")
+        print(
+            f"5. acl path: {moved / 1e9:.2f} GB in {figures['acl_path_s']:.2f} s, plain read"
+            f" {figures['plain_read_s']:.2f} s: {figures['acl_vs_plain']:.0%} of its throughput"
+            " (target >= 80 %)"
+        )
 
         budget = size * 2
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FAKE_ACL), *sys.path]),
-               "FAKE_ACL_DEVICE_COUNT": "2"}
-        scan(big, "--backend", "acl", "--max-inflight-bytes", str(budget),
-             "--db", f"sqlite:///{tmp}/acl.db", env=env)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(FAKE_ACL), *sys.path]),
+            "FAKE_ACL_DEVICE_COUNT": "2",
+        }
+        scan(
+            big,
+            "--backend",
+            "acl",
+            "--max-inflight-bytes",
+            str(budget),
+            "--db",
+            f"sqlite:///{tmp}/acl.db",
+            env=env,
+        )
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
         figures.update(budget_bytes=budget, peak_rss_bytes=peak)
-        print(f"6. peak RSS of an acl scan of {count} x {size >> 20} MiB models with a"
-              f" {budget >> 20} MiB budget: {peak >> 20} MiB (target <= {(budget >> 20) + 200} MiB)")
+        print(
+            f"6. peak RSS of an acl scan of {count} x {size >> 20} MiB models with a"
+            f" {budget >> 20} MiB budget: {peak >> 20} MiB (target <= {(budget >> 20) + 200} MiB)"
+        )
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
 
 

@@ -35,8 +35,14 @@ def make_corpus(root: Path, models: int, seed: int) -> dict[str, int]:
             continue
         weights = int(math.exp(rng.uniform(math.log(MIN_WEIGHTS), math.log(MAX_WEIGHTS))))
         if roll < 0.025:
-            write_om2(path, Om2Params(work_size=rng.randrange(1 << 30), internal_weight_size=weights,
-                                      constants_size=min(weights, 1 << 16)))
+            write_om2(
+                path,
+                Om2Params(
+                    work_size=rng.randrange(1 << 30),
+                    internal_weight_size=weights,
+                    constants_size=min(weights, 1 << 16),
+                ),
+            )
             counts["om2"] += 1
             continue
         era = "2023" if weights >= 1 << 32 else rng.choice(["2020", "2022", "2023"])
