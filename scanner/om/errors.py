@@ -1,7 +1,9 @@
-"""aclError codes and the one exception type the reader raises.
+"""aclError codes and the reader's own exceptions.
 
 Callers (the scan, the CLI, the acl test double) rely on the reader raising nothing
-but :class:`OmError`, carrying the exact code `aclmdlQuerySizeFromMem` would return.
+but :class:`ReaderError`: an :class:`OmError` carries the exact code
+`aclmdlQuerySizeFromMem` would return; a :class:`FileAccessError` means the bytes never
+reached the query.
 """
 
 from __future__ import annotations

@@ -57,7 +57,6 @@ class Progress:
     queried: int = 0
     written: int = 0
     bytes_read: int = 0
-    bytes_total: int = 0  # model bytes seen by the walk
     statuses: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     walk_done: bool = False  # from then on ``seen`` is the total, and an ETA exists
@@ -108,7 +107,6 @@ async def run_pipeline(
         async with to_read_tx, direct:
             async for item in source:
                 progress.seen += 1
-                progress.bytes_total += item.entry.size
                 if item.carried_status is not None:
                     await direct.send(Outcome(item.entry, None, item.carried_status))
                 elif item.entry.status is not None:
