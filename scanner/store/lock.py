@@ -4,6 +4,7 @@ an exited process), so a killed scan never leaves it stuck."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from .errors import StoreError
 from .store import Store
@@ -39,8 +41,11 @@ async def scan_lock(store: Store) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
-            await conn.commit()
+            # A connection lost meanwhile (server restarted, backend terminated) took
+            # its session lock with it: nothing is left to release.
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
+                await conn.commit()
 
 
 @contextmanager
