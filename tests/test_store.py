@@ -167,3 +167,16 @@ async def test_unsupported_urls_are_refused(url: str) -> None:
     with pytest.raises(StoreError):
         async with open_store(url):
             pass
+
+
+@pytest.mark.asyncio
+async def test_uint64_sizes_past_bigint_are_clamped_not_fatal(db_url: str) -> None:
+    huge = QueryResult(ret=0, work_size=(1 << 64) - 1, weight_size=(1 << 64) - 1)
+    async with open_store(db_url) as store:
+        scan = await store.start_scan([ROOT], "host", "om", [], {})
+        await store.write_results(scan, [item("huge.om", huge), item("fine.om", ok(1, 2))])
+        rows = await latest(store)
+    assert rows["huge.om"]["work_size"] == (1 << 62) - 1
+    assert rows["huge.om"]["total_size"] == 2 * ((1 << 62) - 1)
+    assert str((1 << 64) - 1) in str(rows["huge.om"]["warnings"])
+    assert rows["fine.om"]["total_size"] == 3

@@ -1,142 +1,354 @@
 """OM2 models: the ZIP archives newer CANN toolchains emit (om-format.md §8).
 
-The API answers them on a path of their own: workSize from ``model_meta.json``,
-weightSize from the constants config. Only the ZIP directory and those small JSON
-entries are read (through the byte source, so a file is read by ranges): never the
-constants or kernels. Nothing from the archive is extracted, executed, or used as a path.
+The API answers them on a path of its own (GE's ``GetOm2MemAndWeightSizeFromArchive``
+over minizip): the entries are walked in central-directory order; every name ending in
+``model_meta.json`` sets workSize to its ``work_size``, every name ending in
+``_constants_config.json`` sets weightSize to its ``internal_weight_size`` if that
+converts. Each match *assigns*, so with several models the last entry counts: GE does not
+sum (§1 says "sum" where GE sums; §8 does not, and GE's loop assigns).
+
+Python's ``zipfile`` reads the central directory, through a read-only view of the byte
+source, so a file is read by ranges. The two kinds of JSON entry are then read the way
+minizip reads them (no CRC check, no password: GE never asks for either), from their
+byte ranges; the constants and kernels are never touched. Nothing from the archive is
+extracted, executed or used as a path; a JSON entry is refused above ``JSON_LIMIT``.
 """
 
 from __future__ import annotations
 
-import io
+import errno
 import json
 import re
+import struct
 import zipfile
 import zlib
 from typing import Any
 
-from .errors import AclError, FileAccessError, OmError
+from .errors import AclError, OmError
 from .query import Sizes
 from .result import Inventory, TensorInfo
 from .source import ByteSource
 
 META_SUFFIX = "model_meta.json"
 CONSTANTS_SUFFIX = "_constants_config.json"
-MANIFEST = "manifest.json"
-JSON_LIMIT = 16 << 20  # a metadata entry larger than this is refused, not inflated
+MANIFEST_SUFFIX = "manifest.json"
+JSON_LIMIT = 16 << 20  # real ones are KiB; above this omscan refuses (GE would read on)
 GE_FAILURE = AclError.ACL_ERROR_GE_FAILURE
-_KERNELS = re.compile(r"^data/kernels_([^/]+)/")
 
-# zipfile and zlib report a damaged or hostile archive through all of these.
-_ZIP_ERRORS = (
+_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")  # 30 bytes before a name, extra and data
+_LOCAL_MAGIC = 0x04034B50
+_SIZE_UNKNOWN = 0xFFFFFFFF  # a 32-bit size deferred to the zip64 extra field
+_HAS_DESCRIPTOR = 0x08  # flag bit 3: sizes and CRC follow the data instead
+_UTF8_NAME = 0x800
+_CHUNK = 1 << 16
+_U64 = 1 << 64
+_KERNELS = re.compile(r"(?:^|/)data/kernels_([^/]+)/")
+
+# How Python's zipfile reports a directory it cannot read: NotImplementedError for a
+# "version needed" above 6.3, ValueError (UnicodeDecodeError) for a UTF-8-flagged name
+# that is not UTF-8. minizip reads both; omscan answers 500002 (a documented deviation).
+_DIRECTORY_ERRORS = (
     zipfile.BadZipFile,
     zipfile.LargeZipFile,
-    zlib.error,
-    EOFError,
-    ValueError,
-    RuntimeError,
     NotImplementedError,
-    OverflowError,
-    KeyError,
+    EOFError,
     OSError,
+    ValueError,
+    OverflowError,
+    struct.error,
 )
 
 
-class _SourceFile(io.RawIOBase):
-    """A read-only, seekable file over a ByteSource, for zipfile: every read is a
-    bounded range of the source, so bytes read are counted and never exceed it."""
+class _SourceView:
+    """The read-only, seekable file zipfile asks for, over a ByteSource: every read is
+    clamped to the source, so it is counted and never leaves the model's bytes."""
 
     def __init__(self, source: ByteSource) -> None:
         self._source = source
         self._pos = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
     def tell(self) -> int:
         return self._pos
 
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._source.size}[whence]
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        base = {0: 0, 1: self._pos, 2: self._source.size}.get(whence)
+        if base is None:
+            raise ValueError(f"invalid whence {whence}")
         if base + offset < 0:
-            raise ValueError("negative seek position")
+            raise OSError(errno.EINVAL, "seek before the start of the archive")
         self._pos = base + offset
         return self._pos
 
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        count = max(0, min(len(view), self._source.size - self._pos))
-        if count:
-            view[:count] = self._source.read(self._pos, count)
-            self._pos += count
-        return count
-
-
-def _read_json(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Any:
-    """Decode one small JSON entry; raises OmError(GE_FAILURE) when it is not usable."""
-    if info.file_size > JSON_LIMIT:
-        raise OmError(GE_FAILURE, f"{info.filename}: {info.file_size} bytes, over the JSON limit")
-    with archive.open(info) as entry:
-        raw = entry.read(JSON_LIMIT + 1)
-    if len(raw) > JSON_LIMIT:
-        raise OmError(GE_FAILURE, f"{info.filename}: inflates past the JSON limit")
-    if not raw:
-        raise OmError(GE_FAILURE, f"{info.filename}: empty entry")
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise OmError(GE_FAILURE, f"{info.filename}: not valid JSON ({exc})") from None
-
-
-def _size_field(document: Any, key: str, name: str) -> int | None:
-    value = document.get(key) if isinstance(document, dict) else None
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise OmError(GE_FAILURE, f"{name}: {key} is not a byte count: {value!r}")
-    return value
+    def read(self, n: int = -1, /) -> bytes:
+        left = max(0, self._source.size - self._pos)
+        count = left if n < 0 else min(n, left)
+        if not count:
+            return b""
+        data = self._source.read(self._pos, count)
+        self._pos += count
+        return data
 
 
 def query_om2(source: ByteSource, *, inventory: bool = False) -> tuple[Sizes, Inventory | None]:
     """workSize and weightSize as the API's OM2 path gives them (§8).
 
-    Where several entries match, each assigns in directory order, so the last one
-    counts: §8 says "workSize = its work_size" for every matching entry.
+    ``dynamic_reason`` stays None: GE answers an OM2 model's own ``work_size`` whatever
+    its dynamic batch, type or shapes (the classic path's "dynamic gives 0" rule is not
+    on this path); the inventory records the dynamic information instead.
     """
-    try:
-        with zipfile.ZipFile(_SourceFile(source)) as archive:
-            return _query(archive, inventory)
-    except OmError:
-        raise
-    except FileAccessError:
-        raise
-    except _ZIP_ERRORS as exc:
-        raise OmError(
-            GE_FAILURE, f"not a readable OM2 archive: {exc or type(exc).__name__}"
-        ) from None
-
-
-def _query(archive: zipfile.ZipFile, want_inventory: bool) -> tuple[Sizes, Inventory | None]:
+    entries = _directory(source)
     work_size = weight_size = 0
-    metas: list[dict[str, Any]] = []
-    for info in archive.infolist():
+    metas: list[Any] = []
+    for info in entries:
         if info.filename.endswith(META_SUFFIX):
-            meta = _read_json(archive, info)
-            work = _size_field(meta, "work_size", info.filename)
+            meta = _read_json(source, info)
+            work = _size_t(_field(meta, "work_size"))
             if work is None:
-                raise OmError(GE_FAILURE, f"{info.filename}: no work_size")
+                raise OmError(GE_FAILURE, f"{_shown(info.filename)}: no work_size GE can read")
             work_size = work
             metas.append(meta)
         elif info.filename.endswith(CONSTANTS_SUFFIX):
-            weights = _size_field(_read_json(archive, info), "internal_weight_size", info.filename)
+            # GE ignores a missing or unconvertible value: the previous one stands.
+            weights = _size_t(_field(_read_json(source, info), "internal_weight_size"))
             if weights is not None:
                 weight_size = weights
-    reason = _dynamic_reason(metas)
-    sizes = Sizes(work_size, weight_size, reason)
-    return sizes, _inventory(archive, metas) if want_inventory else None
+    sizes = Sizes(work_size, weight_size)
+    return sizes, _inventory(source, entries, metas) if inventory else None
+
+
+def _directory(source: ByteSource) -> list[zipfile.ZipInfo]:
+    """The archive's files in central-directory order, as GE's archive index lists them:
+    directories left out; duplicate names, or a stored entry whose two sizes differ,
+    make the archive unusable."""
+    try:
+        with zipfile.ZipFile(_SourceView(source)) as archive:
+            infos = archive.infolist()
+    except _DIRECTORY_ERRORS as exc:
+        raise OmError(GE_FAILURE, f"not a readable ZIP archive: {_describe(exc)}") from None
+    entries = [info for info in infos if info.filename and not info.filename.endswith("/")]
+    seen: set[str] = set()
+    for info in entries:
+        if info.filename in seen:
+            raise OmError(GE_FAILURE, f"duplicate ZIP entry {_shown(info.filename)}")
+        seen.add(info.filename)
+        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+            raise OmError(
+                GE_FAILURE,
+                f"{_shown(info.filename)}: stored entry of {info.compress_size} bytes declares "
+                f"{info.file_size} uncompressed",
+            )
+    return entries
+
+
+def _describe(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def _shown(name: str) -> str:
+    """An entry name fit for a one-line reason (names are the archive's to choose)."""
+    text = name if name.isprintable() else ascii(name)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _range(source: ByteSource, offset: int, length: int, name: str) -> bytes:
+    if offset < 0 or offset + length > source.size:
+        raise OmError(GE_FAILURE, f"{name}: data outside the archive")
+    return source.read(offset, length)
+
+
+def _read_entry(source: ByteSource, info: zipfile.ZipInfo) -> bytes:
+    """The entry's content as minizip gives it to GE, or OmError(500002)."""
+    name = _shown(info.filename)
+    if info.file_size == 0:
+        raise OmError(GE_FAILURE, f"{name}: empty entry")
+    if info.file_size > JSON_LIMIT:
+        raise OmError(
+            GE_FAILURE,
+            f"{name}: {info.file_size:,} bytes, over omscan's {JSON_LIMIT:,}-byte limit "
+            "for a JSON entry (not read)",
+        )
+    magic, _, flags, method, _, _, crc, csize, usize, name_len, extra_len = _LOCAL_HEADER.unpack(
+        _range(source, info.header_offset, _LOCAL_HEADER.size, name)
+    )
+    if magic != _LOCAL_MAGIC:
+        raise OmError(GE_FAILURE, f"{name}: no local file header at {info.header_offset}")
+    start = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+    if info.compress_type == zipfile.ZIP_STORED:  # GE maps these straight from the buffer
+        return _range(source, start, info.file_size, name)
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        raise OmError(GE_FAILURE, f"{name}: compression method {info.compress_type} unsupported")
+    encoded_name = info.orig_filename.encode("utf-8" if info.flag_bits & _UTF8_NAME else "cp437")
+    checked = not flags & _HAS_DESCRIPTOR
+    if (
+        method != info.compress_type
+        or name_len != len(encoded_name)
+        or (checked and crc != info.CRC)
+        or (checked and csize not in (_SIZE_UNKNOWN, info.compress_size))
+        or (checked and usize not in (_SIZE_UNKNOWN, info.file_size))
+    ):
+        raise OmError(GE_FAILURE, f"{name}: local file header disagrees with the directory")
+    return _inflate(source, start, info)
+
+
+def _inflate(source: ByteSource, start: int, info: zipfile.ZipInfo) -> bytes:
+    """Exactly ``file_size`` bytes of raw deflate, reading compressed data in chunks only
+    until they are out; what follows them in the stream is ignored, as minizip does."""
+    name = _shown(info.filename)
+    end = start + info.compress_size
+    if end > source.size:
+        raise OmError(GE_FAILURE, f"{name}: data outside the archive")
+    # A stream that needs more input than this for at most JSON_LIMIT bytes is hostile.
+    stop = min(end, start + 2 * JSON_LIMIT + _CHUNK)
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    out = bytearray()
+    pos = start
+    try:
+        while len(out) < info.file_size and not inflater.eof:
+            pending = inflater.unconsumed_tail
+            if not pending:
+                if pos >= stop:
+                    break
+                pending = source.read(pos, min(_CHUNK, stop - pos))
+                pos += len(pending)
+            out += inflater.decompress(pending, info.file_size - len(out))
+    except zlib.error as exc:
+        raise OmError(GE_FAILURE, f"{name}: bad deflate data ({exc})") from None
+    if len(out) == info.file_size:
+        return bytes(out)
+    if pos >= stop and stop < end:
+        raise OmError(
+            GE_FAILURE, f"{name}: deflate stream still short after {stop - start:,} bytes"
+        )
+    raise OmError(GE_FAILURE, f"{name}: inflates to {len(out):,} bytes, not {info.file_size:,}")
+
+
+def _read_json(source: ByteSource, info: zipfile.ZipInfo) -> Any:
+    return _parse_json(_shown(info.filename), _read_entry(source, info))
+
+
+def _parse_json(name: str, raw: bytes) -> Any:
+    """The document as ``nlohmann::json::parse`` reads it (GE's JsonFile): RFC 8259 in
+    UTF-8 with an optional BOM, no NaN or Infinity, integers outside 64 bits kept as
+    doubles, a number too large for a double or a lone surrogate an error."""
+    try:
+        text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+        document = json.loads(
+            text, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant
+        )
+    except (ValueError, RecursionError) as exc:
+        raise OmError(GE_FAILURE, f"{name}: not valid JSON ({_describe(exc)})") from None
+    if "\\u" in text and _has_lone_surrogate(document):
+        raise OmError(GE_FAILURE, f"{name}: not valid JSON (lone UTF-16 surrogate)")
+    return document
+
+
+def _json_int(text: str) -> int | float:
+    value = int(text) if len(text) <= 21 else None
+    if value is not None and -(1 << 63) <= value < _U64:
+        return value
+    return _json_float(text)
+
+
+def _json_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number overflow: {text[:32]}")
+    return value
+
+
+def _json_constant(text: str) -> float:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _has_lone_surrogate(document: Any) -> bool:
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _field(document: Any, key: str) -> Any:
+    return document.get(key) if isinstance(document, dict) else None
+
+
+def _size_t(value: Any) -> int | None:
+    """What nlohmann's ``get<size_t>()`` makes of a JSON value, None where it throws.
+
+    Integers wrap modulo 2**64 (static_cast), booleans are 0 or 1, doubles truncate.
+    A double outside [0, 2**64) is undefined behaviour in C++; omscan saturates, as an
+    aarch64 host does.
+    """
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value % _U64
+    if isinstance(value, float):
+        return min(max(int(value), 0), _U64 - 1)
+    return None
+
+
+def _inventory(source: ByteSource, entries: list[zipfile.ZipInfo], metas: list[Any]) -> Inventory:
+    """Manifest fields, the first model's metadata (GE loads the first), and the SoC
+    named by kernel folders. Metadata only: a bad manifest is a warning, not an error."""
+    warnings: list[str] = []
+    manifest: Any = {}
+    found = [i for i in entries if i.filename.rpartition("/")[2] == MANIFEST_SUFFIX]
+    if not found:
+        warnings.append("no manifest.json")
+    else:
+        try:
+            manifest = _read_json(source, min(found, key=lambda i: i.filename.count("/")))
+        except OmError as exc:
+            warnings.append(exc.reason)
+    manifest = manifest if isinstance(manifest, dict) else {}
+    model_num = manifest.get("model_num")
+    if isinstance(model_num, int) and model_num != len(metas):
+        warnings.append(f"manifest model_num {model_num} but {len(metas)} model_meta.json")
+    if len(metas) > 1:
+        warnings.append(f"{len(metas)} models: workSize is the last model_meta.json's")
+    socs = sorted({m.group(1) for info in entries if (m := _KERNELS.search(info.filename))})
+    first = metas[0] if metas and isinstance(metas[0], dict) else {}
+    inputs, outputs = first.get("inputs"), first.get("outputs")
+    extra = {
+        "om2_version": manifest.get("om2_version"),
+        "model_num": model_num,
+        "atc_command": manifest.get("atc_command"),
+        "zero_copy_size": first.get("zero_copy_size"),
+        "dynamic_type": first.get("dynamic_type"),
+        "dynamic_batch_info": first.get("dynamic_batch_info"),
+        "dynamic_dims": first.get("dynamic_dims"),
+        "shape_ranges": _shape_ranges(inputs) | _shape_ranges(outputs),
+    }
+    return Inventory(
+        format="om2",
+        name=str(first.get("name", "")),
+        modeltype="om2",
+        submodel_count=len(metas),
+        soc_version=",".join(socs) or None,
+        inputs=_tensors(inputs),
+        outputs=_tensors(outputs),
+        extra={key: value for key, value in extra.items() if value not in (None, "", [], {})},
+        warnings=tuple(warnings),
+    )
+
+
+# GE's serial data-type names, in the classic inventory's vocabulary.
+_DTYPES = {"DT_FLOAT": "float32", "DT_DOUBLE": "float64", "DT_BF16": "bfloat16"}
+
+
+def _dtype(value: Any) -> str:
+    text = str(value)
+    return _DTYPES.get(text, text.removeprefix("DT_").lower())
 
 
 def _tensors(items: Any) -> tuple[TensorInfo, ...]:
@@ -144,60 +356,24 @@ def _tensors(items: Any) -> tuple[TensorInfo, ...]:
         return ()
     tensors = []
     for item in items:
-        if not isinstance(item, dict):
-            continue
-        shape = item.get("shape")
-        dims = tuple(d for d in shape if isinstance(d, int)) if isinstance(shape, list) else ()
-        tensors.append(TensorInfo(str(item.get("name", "")), str(item.get("data_type", "")), dims))
+        if isinstance(item, dict):
+            shape = item.get("shape")
+            dims = shape if isinstance(shape, list) else []
+            tensors.append(
+                TensorInfo(
+                    str(item.get("name", "")),
+                    _dtype(item.get("data_type", "")),
+                    tuple(d for d in dims if isinstance(d, int) and not isinstance(d, bool)),
+                )
+            )
     return tuple(tensors)
 
 
-def _dynamic_reason(metas: list[dict[str, Any]]) -> str | None:
-    for meta in metas:
-        kind = meta.get("dynamic_type")
-        if kind or meta.get("dynamic_batch_info"):
-            return f"dynamic model (dynamic_type={kind!r}): work_size is the archive's figure"
-        inputs = _tensors(meta.get("inputs"))
-        if any(t.dynamic for t in inputs):
-            return "dynamic input shapes: work_size is the archive's figure"
-    return None
-
-
-def _inventory(archive: zipfile.ZipFile, metas: list[dict[str, Any]]) -> Inventory:
-    """Manifest fields, the first model's metadata, and the SoC named by kernel folders."""
-    manifest: Any = {}
-    warnings: list[str] = []
-    try:
-        manifest = _read_json(archive, archive.getinfo(MANIFEST))
-    except KeyError:
-        warnings.append("no manifest.json")
-    except OmError as exc:
-        warnings.append(exc.reason)
-    manifest = manifest if isinstance(manifest, dict) else {}
-    socs = sorted({m.group(1) for name in archive.namelist() if (m := _KERNELS.match(name))})
-    first = metas[0] if metas else {}
-    return Inventory(
-        format="om2",
-        name=str(first.get("model_name", "")),
-        modeltype="om2",
-        submodel_count=len(metas),
-        soc_version=",".join(socs) or None,
-        inputs=_tensors(first.get("inputs")),
-        outputs=_tensors(first.get("outputs")),
-        extra={
-            "om2_version": manifest.get("om2_version"),
-            "model_num": manifest.get("model_num"),
-            "atc_command": manifest.get("atc_command"),
-            "root_graph": first.get("root_graph_name"),
-            "dynamic_type": first.get("dynamic_type"),
-            "dynamic_batch_info": first.get("dynamic_batch_info"),
-            "shape_ranges": {
-                str(i.get("name")): i.get("shape_range")
-                for i in first.get("inputs", [])
-                if isinstance(i, dict) and i.get("shape_range")
-            }
-            if isinstance(first.get("inputs"), list)
-            else {},
-        },
-        warnings=tuple(warnings),
-    )
+def _shape_ranges(items: Any) -> dict[str, Any]:
+    if not isinstance(items, list):
+        return {}
+    return {
+        str(item.get("name", "")): item["shape_range"]
+        for item in items
+        if isinstance(item, dict) and item.get("shape_range")
+    }

@@ -122,9 +122,25 @@ async def _upsert_files(
     return ids
 
 
+# BIGINT holds 2**63 - 1; half of it keeps work + weight (the view's total) in range.
+MAX_STORED_SIZE = (1 << 62) - 1
+
+
+def _storable(value: int, name: str, warnings: list[str]) -> int:
+    """A size as the BIGINT column can hold it. The API's sizes are uint64 and a
+    hostile file can claim 2**64 - 1: such a size is stored clamped, with the exact
+    answer kept in the warnings, rather than failing the whole batch."""
+    if value <= MAX_STORED_SIZE:
+        return value
+    warnings.append(f"{name} is {value}: too large to store, stored as {MAX_STORED_SIZE}")
+    return MAX_STORED_SIZE
+
+
 def _result_row(scan_id: int, file_id: int, item: ResultItem) -> dict[str, Any]:
     result, inv = item.result, item.result.inventory
     warnings = [*(inv.warnings if inv else ()), *item.warnings]
+    work_size = _storable(result.work_size, "work_size", warnings)
+    weight_size = _storable(result.weight_size, "weight_size", warnings)
     return {
         "scan_id": scan_id,
         "file_id": file_id,
@@ -132,8 +148,8 @@ def _result_row(scan_id: int, file_id: int, item: ResultItem) -> dict[str, Any]:
         "ret": result.ret,
         "ret_name": result.ret_name,
         "error": result.error,
-        "work_size": result.work_size,
-        "weight_size": result.weight_size,
+        "work_size": work_size,
+        "weight_size": weight_size,
         "dynamic": result.dynamic,
         "dynamic_reason": result.dynamic_reason,
         "format": result.format,
