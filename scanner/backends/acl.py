@@ -136,6 +136,7 @@ class AclBackend:
     """The scan's view of the devices: a model goes to whichever worker is idle."""
 
     name = "acl"
+    chunk = 1  # one model per hop: devices stay evenly loaded, the budget exact
 
     def __init__(self, devices: Sequence[int], timeout: float) -> None:
         self.devices = list(devices)

@@ -30,6 +30,7 @@ class Loaded(Protocol):
 class Backend(Protocol):
     name: str
     query_slots: int  # queries that can run at once
+    chunk: int  # models per hop between pipeline stages
 
     def memory_cost(self, entry: FileEntry) -> int:
         """Bytes ``load`` will hold in memory for this file (charged to the budget)."""

@@ -21,6 +21,7 @@ class VerifyingBackend:
         self.primary = primary
         self.name = f"{primary.name}+verify"
         self.query_slots = primary.query_slots
+        self.chunk = primary.chunk
 
     def memory_cost(self, entry: FileEntry) -> int:
         return self.primary.memory_cost(entry)

@@ -43,6 +43,8 @@ class Outcome:
 
 
 NOT_FAILURES = {"ok", "lfs_pointer", "empty"}  # placeholders are recorded, not failed
+DIRECT_CHUNK = 256  # carried and skipped files, per hop to the writer
+_Loaded = tuple[FileEntry, Loaded, int]  # a file, its bytes in memory, budget taken
 
 
 Sink = Callable[[Sequence[Outcome]], Awaitable[None]]
@@ -99,54 +101,77 @@ async def run_pipeline(
     batches. On cancellation, outcomes already produced are still written (shielded)."""
     budget = ByteBudget(options.budget_bytes)
     depth = options.stream_depth
-    to_read_tx, to_read_rx = anyio.create_memory_object_stream[WorkItem](depth)
-    loaded_tx, loaded_rx = anyio.create_memory_object_stream[tuple[FileEntry, Loaded, int]](depth)
-    done_tx, done_rx = anyio.create_memory_object_stream[Outcome](depth)
+    # Items travel in chunks of ``backend.chunk``: one stream hop per chunk, not per model.
+    to_read_tx, to_read_rx = anyio.create_memory_object_stream[list[WorkItem]](depth)
+    loaded_tx, loaded_rx = anyio.create_memory_object_stream[list[_Loaded]](depth)
+    done_tx, done_rx = anyio.create_memory_object_stream[list[Outcome]](depth)
 
-    async def feed(direct: ObjectSendStream[Outcome]) -> None:
+    async def feed(direct: ObjectSendStream[list[Outcome]]) -> None:
+        to_read: list[WorkItem] = []
+        settled: list[Outcome] = []
         async with to_read_tx, direct:
             async for item in source:
                 progress.seen += 1
                 if item.carried_status is not None:
-                    await direct.send(Outcome(item.entry, None, item.carried_status))
+                    settled.append(Outcome(item.entry, None, item.carried_status))
                 elif item.entry.status is not None:
-                    await direct.send(Outcome(item.entry, _skipped(item.entry)))
+                    settled.append(Outcome(item.entry, _skipped(item.entry)))
                 else:
-                    await to_read_tx.send(item)
+                    to_read.append(item)
+                if len(to_read) >= backend.chunk:
+                    await to_read_tx.send(to_read)
+                    to_read = []
+                if len(settled) >= DIRECT_CHUNK:
+                    await direct.send(settled)
+                    settled = []
+            if to_read:
+                await to_read_tx.send(to_read)
+            if settled:
+                await direct.send(settled)
             progress.walk_done = True
 
     async def read(
-        inbox: ObjectReceiveStream[WorkItem],
-        outbox: ObjectSendStream[tuple[FileEntry, Loaded, int]],
-        results: ObjectSendStream[Outcome],
+        inbox: ObjectReceiveStream[list[WorkItem]],
+        outbox: ObjectSendStream[list[_Loaded]],
+        results: ObjectSendStream[list[Outcome]],
     ) -> None:
         async with inbox, outbox, results:
-            async for item in inbox:
-                taken = await budget.acquire(backend.memory_cost(item.entry))
-                try:
-                    loaded = await backend.load(item.entry)
-                except BaseException:
-                    await budget.release(taken)
-                    raise
-                if isinstance(loaded, Answer):  # the read itself failed: nothing to query
-                    await budget.release(taken)
-                    await results.send(Outcome(item.entry, loaded))
-                    continue
-                await outbox.send((item.entry, loaded, taken))
+            async for chunk in inbox:
+                loaded_chunk: list[_Loaded] = []
+                failed: list[Outcome] = []
+                for item in chunk:
+                    taken = await budget.acquire(backend.memory_cost(item.entry))
+                    try:
+                        loaded = await backend.load(item.entry)
+                    except BaseException:
+                        await budget.release(taken)
+                        raise
+                    if isinstance(loaded, Answer):  # the read itself failed: nothing to query
+                        await budget.release(taken)
+                        failed.append(Outcome(item.entry, loaded))
+                    else:
+                        loaded_chunk.append((item.entry, loaded, taken))
+                if failed:
+                    await results.send(failed)
+                if loaded_chunk:
+                    await outbox.send(loaded_chunk)
 
     async def query(
-        inbox: ObjectReceiveStream[tuple[FileEntry, Loaded, int]],
-        results: ObjectSendStream[Outcome],
+        inbox: ObjectReceiveStream[list[_Loaded]],
+        results: ObjectSendStream[list[Outcome]],
     ) -> None:
         async with inbox, results:
-            async for entry, loaded, taken in inbox:
-                try:
-                    answer = await backend.query(entry, loaded)
-                finally:
-                    loaded.close()
-                    await budget.release(taken)
-                progress.queried += 1
-                await results.send(Outcome(entry, answer))
+            async for chunk in inbox:
+                outcomes = []
+                for entry, loaded, taken in chunk:
+                    try:
+                        answer = await backend.query(entry, loaded)
+                    finally:
+                        loaded.close()
+                        await budget.release(taken)
+                    progress.queried += 1
+                    outcomes.append(Outcome(entry, answer))
+                await results.send(outcomes)
 
     with first_error():
         async with anyio.create_task_group() as group:
@@ -162,7 +187,7 @@ async def run_pipeline(
 
 
 async def _write(
-    inbox: MemoryObjectReceiveStream[Outcome],
+    inbox: MemoryObjectReceiveStream[list[Outcome]],
     sink: Sink,
     options: PipelineOptions,
     progress: Progress,
@@ -187,11 +212,12 @@ async def _write(
                 timeout = max(0.0, deadline - time.monotonic())
                 with anyio.move_on_after(timeout):
                     try:
-                        outcome = await inbox.receive()
+                        received = await inbox.receive()
                     except anyio.EndOfStream:
                         break
-                    progress.count(outcome)
-                    pending.append(outcome)
+                    for outcome in received:
+                        progress.count(outcome)
+                    pending.extend(received)
                     if deadline == math.inf:
                         deadline = time.monotonic() + options.batch_seconds
                     if len(pending) < options.batch_size:
@@ -201,9 +227,10 @@ async def _write(
             with anyio.CancelScope(shield=True):
                 while True:  # outcomes already produced are not thrown away
                     try:
-                        outcome = inbox.receive_nowait()
+                        received = inbox.receive_nowait()
                     except (anyio.WouldBlock, anyio.EndOfStream):
                         break
-                    progress.count(outcome)
-                    pending.append(outcome)
+                    for outcome in received:
+                        progress.count(outcome)
+                    pending.extend(received)
                 await flush()
