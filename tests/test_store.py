@@ -109,8 +109,9 @@ async def test_carry_forward_copies_the_settled_result(db_url: str) -> None:
         first = await store.start_scan([ROOT], "host", "om", [], {})
         await store.write_results(first, [item("a.om", ok(10, 20)), item("b.om", FAILED)])
         second = await store.start_scan([ROOT], "host", "om", [], {})
-        await store.carry_forward(second, ROOT, ["a.om", "b.om"])
-        await store.carry_forward(second, ROOT, ["a.om", "b.om"])  # retried: no duplicate
+        unchanged = list((await store.previous_files(ROOT)).values())
+        await store.carry_forward(second, unchanged)
+        await store.carry_forward(second, unchanged)  # retried: no duplicate
         rows = await store.fetch(
             "SELECT f.relpath, r.work_size, r.status, r.carried, r.file_size FROM results r"
             " JOIN model_files f ON f.id = r.file_id WHERE r.scan_id = :scan ORDER BY f.relpath",

@@ -97,7 +97,7 @@ class LocalSource:
         present.add(entry.relpath)
         before = previous.get(entry.relpath)
         if before is not None and not self.options.full and is_unchanged(entry, before):
-            return WorkItem(entry, carried_status=before.status)
+            return WorkItem(entry, carried=before)
         return WorkItem(classify(entry))
 
     async def __aiter__(self) -> AsyncIterator[WorkItem]:
@@ -164,9 +164,9 @@ async def _scan(
         answered = [result_item(o.entry, o.answer) for o in batch if o.answer]
         if answered:
             await store.write_results(scan_id, answered)
-        carried = sorted((o.entry for o in batch if o.answer is None), key=_root)
-        for root, group in itertools.groupby(carried, key=_root):
-            await store.carry_forward(scan_id, root, [entry.relpath for entry in group])
+        carried = [o.carried for o in batch if o.carried is not None]
+        if carried:
+            await store.carry_forward(scan_id, carried)
 
     with anyio.CancelScope() as scope, first_error():
         async with anyio.create_task_group() as group:
@@ -199,10 +199,6 @@ def result_item(entry: FileEntry, answer: Answer) -> ResultItem:
         seconds=answer.seconds,
         warnings=(answer.disagreement,) if answer.disagreement else (),
     )
-
-
-def _root(entry: FileEntry) -> str:
-    return entry.root
 
 
 async def _cancel_when_set(stop: anyio.Event, scope: anyio.CancelScope) -> None:

@@ -20,6 +20,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from ..backends.base import Answer, Backend, Loaded
 from ..concurrency import first_error
 from ..om import QueryResult
+from ..store import PreviousFile
 from .budget import ByteBudget
 from .walk import FileEntry
 
@@ -27,19 +28,22 @@ from .walk import FileEntry
 @dataclass(frozen=True)
 class WorkItem:
     entry: FileEntry
-    # Unchanged since its last settled result, whose status this is: no read, no query.
-    carried_status: str | None = None
+    # Unchanged since its last settled result: no read, no query, that result is carried.
+    carried: PreviousFile | None = None
 
 
 @dataclass(frozen=True)
 class Outcome:
     entry: FileEntry
     answer: Answer | None  # None when carried forward
-    carried_status: str | None = None
+    carried: PreviousFile | None = None
 
     @property
     def status(self) -> str:
-        return self.answer.result.status if self.answer else self.carried_status or "ok"
+        if self.answer is not None:
+            return self.answer.result.status
+        assert self.carried is not None and self.carried.status is not None
+        return self.carried.status
 
 
 NOT_FAILURES = {"ok", "lfs_pointer", "empty"}  # placeholders are recorded, not failed
@@ -112,8 +116,8 @@ async def run_pipeline(
         async with to_read_tx, direct:
             async for item in source:
                 progress.seen += 1
-                if item.carried_status is not None:
-                    settled.append(Outcome(item.entry, None, item.carried_status))
+                if item.carried is not None:
+                    settled.append(Outcome(item.entry, None, item.carried))
                 elif item.entry.status is not None:
                     settled.append(Outcome(item.entry, _skipped(item.entry)))
                 else:

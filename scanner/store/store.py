@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    and_,
     bindparam,
     event,
     insert,
@@ -64,6 +63,7 @@ class PreviousFile:
     its latest *settled* result (None: never settled, so it must be read)."""
 
     file_id: int
+    result_id: int | None  # the settled result a carry copies
     status: str | None
     size: int | None
     mtime_ns: int | None
@@ -260,6 +260,7 @@ class Store:
             select(
                 model_files.c.relpath,
                 model_files.c.id,
+                results.c.id,
                 results.c.status,
                 results.c.file_size,
                 results.c.file_mtime_ns,
@@ -271,7 +272,7 @@ class Store:
         )
         async with self.transaction() as conn:
             rows = (await conn.execute(query)).all()
-        return {row[0]: PreviousFile(row[1], row[2], row[3], row[4], row[5]) for row in rows}
+        return {row[0]: PreviousFile(*row[1:]) for row in rows}
 
     async def write_results(self, scan_id: int, items: Sequence[ResultItem]) -> None:
         """Upsert the files and their results for this scan, in one transaction."""
@@ -308,17 +309,19 @@ class Store:
             )
             await conn.execute(result_stmt, result_rows)
 
-    async def carry_forward(self, scan_id: int, root: str, relpaths: Sequence[str]) -> None:
-        """Copy each unchanged file's latest settled result into this scan (carried)."""
-        if not relpaths:
+    async def carry_forward(self, scan_id: int, unchanged: Sequence[PreviousFile]) -> None:
+        """Copy each unchanged file's latest settled result (as ``previous_files`` found
+        it) into this scan, marked carried; retried, it copies nothing twice."""
+        settled = [p for p in unchanged if p.result_id is not None]
+        if not settled:
             return
         async with self.transaction() as conn:
-            for chunk in _chunks(list(relpaths)):
-                ids = await self._file_ids(conn, root, chunk)
-                await conn.execute(_carry_statement(conn, scan_id), {"ids": ids})
+            statement = _carry_statement(conn, scan_id)
+            for chunk in _chunks(settled):
+                await conn.execute(statement, {"ids": [p.result_id for p in chunk]})
                 await conn.execute(
                     update(model_files)
-                    .where(model_files.c.id.in_(ids))
+                    .where(model_files.c.id.in_([p.file_id for p in chunk]))
                     .values(last_scan_id=scan_id)
                 )
 
@@ -361,33 +364,15 @@ class Store:
         )
         return {row.path: row.id for row in rows}
 
-    async def _file_ids(
-        self, conn: AsyncConnection, root: str, relpaths: Sequence[str]
-    ) -> list[int]:
-        rows = await conn.execute(
-            select(model_files.c.id)
-            .join(repositories, repositories.c.id == model_files.c.repository_id)
-            .where(repositories.c.path == root, model_files.c.relpath.in_(relpaths))
-        )
-        return [row.id for row in rows]
-
 
 def _carry_statement(conn: AsyncConnection, scan_id: int) -> Any:
-    source = results.alias("source")
-    latest = (
-        select(results.c.id)
-        .where(results.c.file_id == source.c.file_id, results.c.status.in_(SETTLED_STATUSES))
-        .order_by(results.c.scan_id.desc())
-        .limit(1)
-        .correlate(source)
-        .scalar_subquery()
-    )
+    """INSERT … SELECT copying the result rows whose ids are bound as ``ids``."""
     copied = [c.name for c in results.columns if c.name not in ("id", "scan_id", "carried")]
     query = select(
         literal(scan_id).label("scan_id"),
-        *(source.c[name] for name in copied),
+        *(results.c[name] for name in copied),
         true().label("carried"),
-    ).where(and_(source.c.file_id.in_(bindparam("ids", expanding=True)), source.c.id == latest))
+    ).where(results.c.id.in_(bindparam("ids", expanding=True)))
     stmt = _upsert(conn, results).from_select(["scan_id", *copied, "carried"], query)
     return stmt.on_conflict_do_nothing(index_elements=["scan_id", "file_id"])
 
