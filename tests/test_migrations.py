@@ -53,3 +53,9 @@ def test_cli_unreachable_database_exits_3_with_one_line() -> None:
     result = CliRunner().invoke(cli, ["db", "current", "--db", "postgresql://u:pw@127.0.0.1:1/x"])
     assert result.exit_code == 3
     assert result.output.count("\n") == 1 and "pw" not in result.output.replace("postgresql", "")
+
+
+def test_head_constant_matches_the_migration_scripts() -> None:
+    from scanner.store.migrate import HEAD
+
+    assert head_revision() == HEAD

@@ -253,3 +253,12 @@ def test_error_reason_names_the_numbers() -> None:
     assert result.error is not None
     assert str(len(data) - 3) in result.error and "256" in result.error
     assert result.ret_name == "ACL_ERROR_GE_PARAM_INVALID"
+
+
+def test_dynamic_header_with_no_submodels() -> None:
+    """model_num 0 with is_unknow_model: GE walks no table; 256 bytes answer 0 and 0."""
+    spec = OmSpec(submodels=[], is_unknow_model=1)
+    spec.model_num = 0
+    assert answer(build_om(spec)) == (0, 0, 0)
+    spec.trailing = b"\0"
+    assert code(build_om(spec)) == GE_FAILURE

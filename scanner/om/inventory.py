@@ -16,38 +16,56 @@ from .query import Sizes
 from .result import Inventory, PartitionInfo, TensorInfo
 from .source import ByteSource
 
-# ge_ir.proto DataType
-DTYPES = {
-    0: "undefined",
-    1: "float32",
-    2: "float16",
-    3: "int8",
-    4: "uint8",
-    5: "int16",
-    6: "uint16",
-    7: "int32",
-    8: "int64",
-    9: "uint32",
-    10: "uint64",
-    11: "bool",
-    12: "float64",
-    13: "dual",
-    14: "dual_sub_int8",
-    15: "dual_sub_uint8",
-    16: "complex64",
-    17: "complex128",
-    18: "qint8",
-    19: "qint16",
-    20: "qint32",
-    21: "quint8",
-    22: "quint16",
-    23: "resource",
-    24: "string_ref",
-    25: "string",
-    26: "variant",
-    27: "bfloat16",
-    28: "int4",
-}
+# ge_ir.proto DataType (graph_metadef/proto/ge_ir.proto), by number
+DTYPES = dict(
+    enumerate(
+        [
+            "undefined",
+            "float32",
+            "float16",
+            "int8",
+            "uint8",
+            "int16",
+            "uint16",
+            "int32",
+            "int64",
+            "uint32",
+            "uint64",
+            "bool",
+            "float64",
+            "string",
+            "dual_sub_int8",
+            "dual_sub_uint8",
+            "complex64",
+            "complex128",
+            "qint8",
+            "qint16",
+            "qint32",
+            "quint8",
+            "quint16",
+            "resource",
+            "string_ref",
+            "dual",
+            "variant",
+            "bfloat16",
+            "int4",
+            "uint1",
+            "int2",
+            "uint2",
+            "complex32",
+            "hifloat8",
+            "float8_e5m2",
+            "float8_e4m3fn",
+            "float8_e8m0",
+            "float6_e3m2",
+            "float6_e2m3",
+            "float4_e2m1",
+            "float4_e1m2",
+            "hifloat4",
+            "hifloat4_scale",
+        ]
+    )
+)
 
 
 def _text(raw: bytes) -> str:

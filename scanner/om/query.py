@@ -51,8 +51,8 @@ def query_om(source: ByteSource) -> tuple[OmLayout, Sizes]:
     """Steps 3-10 for a classic `.om` (the caller has made the step-1 checks)."""
     layout = read_layout(source)
     header = layout.header
-    first = layout.submodels[0]
-    if not header.dynamic and len(first.partitions) == 1:
+    # A dynamic header with model_num 0 walks no table at all (GE then answers 0 and 0).
+    if not header.dynamic and len(layout.submodels[0].partitions) == 1:
         raise OmError(
             AclError.ACL_ERROR_GE_PARAM_INVALID,
             "not an executable om: a single partition (IR-only model)",
