@@ -205,7 +205,11 @@ async def _write(
         nonlocal deadline
         if pending:
             batch = list(pending)
-            await sink(batch)
+            # A batch write is never cancelled halfway: cancelling inside the database
+            # driver could leave its connection wedged (seen with aiosqlite), and a
+            # half-sent batch helps nobody. Ctrl-C waits for the commit in flight.
+            with anyio.CancelScope(shield=True):
+                await sink(batch)
             pending.clear()
             progress.written += len(batch)
         deadline = math.inf
