@@ -9,6 +9,7 @@ import pytest
 from scanner.om import QueryResult
 from scanner.om.result import Inventory, TensorInfo
 from scanner.store import ResultItem, StoreError, open_store
+from scanner.store.urls import async_url
 
 ROOT = "/models/repo"
 
@@ -162,12 +163,21 @@ async def test_sqlite_in_a_missing_directory_is_a_clear_error(tmp_path: object) 
             pass
 
 
-@pytest.mark.parametrize("url", ["mysql://root@localhost/x", "not a url", "sqlite+pysqlite:///x"])
+@pytest.mark.parametrize(
+    "url",
+    ["mysql://root@localhost/x", "not a url", "sqlite+pysqlite:///x", "postgresql://u:pw@h:port/x"],
+)
 @pytest.mark.asyncio
 async def test_unsupported_urls_are_refused(url: str) -> None:
     with pytest.raises(StoreError):
         async with open_store(url):
             pass
+
+
+def test_libpq_sslmode_is_passed_to_asyncpg_as_ssl() -> None:
+    url = async_url("postgresql://u@db.example/x?sslmode=require")
+    assert url.drivername == "postgresql+asyncpg"
+    assert dict(url.query) == {"ssl": "require"}
 
 
 @pytest.mark.asyncio

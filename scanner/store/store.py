@@ -21,6 +21,7 @@ from sqlalchemy import (
     event,
     insert,
     literal,
+    null,
     select,
     text,
     true,
@@ -37,6 +38,7 @@ from .schema import SETTLED_STATUSES, model_files, repositories, results, scans
 from .urls import async_url, mask, resolve
 
 CHUNK = 500  # ids per IN (...) list, well under every driver's parameter limit
+CONNECT_TIMEOUT_S = 10
 
 
 @dataclass(frozen=True)
@@ -97,12 +99,14 @@ async def _upsert_files(
 
     Each driver's fast path differs: asyncpg batches RETURNING upserts itself, while
     aiosqlite would run them row by row, so SQLite upserts in bulk and reads ids back.
+    Every value is per row or a SQL literal: one bound constant (``removed_at =
+    :param``) makes SQLAlchemy send the rows one by one instead of in one VALUES list.
     """
     stmt = _upsert(conn, model_files)
     stmt = stmt.on_conflict_do_update(
         index_elements=["repository_id", "relpath"],
         set_={name: stmt.excluded[name] for name in FILE_UPDATES}
-        | {"removed_scan_id": None, "removed_at": None},
+        | {"removed_scan_id": null(), "removed_at": null()},
     )
     key = (model_files.c.id, model_files.c.repository_id, model_files.c.relpath)
     if conn.dialect.name == "postgresql":
@@ -404,7 +408,11 @@ async def open_store(
         folder = os.path.dirname(os.path.abspath(parsed.database))
         if not os.path.isdir(folder):
             raise StoreError(f"database {mask(given)}: directory {folder} does not exist")
-    engine = create_async_engine(parsed, pool_pre_ping=True)
+    # asyncpg waits 60 s for an unreachable server by default; a nightly job should not.
+    connect_args = (
+        {"timeout": CONNECT_TIMEOUT_S} if parsed.get_backend_name() == "postgresql" else {}
+    )
+    engine = create_async_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     store = Store(engine, mask(given))

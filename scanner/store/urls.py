@@ -27,22 +27,29 @@ def resolve(url: str | None) -> str:
 
 
 def async_url(url: str) -> URL:
-    """``sqlite:///x.db`` → sqlite+aiosqlite, ``postgresql://`` → postgresql+asyncpg."""
+    """``sqlite:///x.db`` → sqlite+aiosqlite, ``postgresql://`` → postgresql+asyncpg.
+
+    libpq's ``?sslmode=`` is what people paste; asyncpg spells it ``?ssl=``."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+        parsed.port  # noqa: B018 - a bad port only raises when read
+    except (ArgumentError, ValueError):
         raise StoreError(f"not a database URL: {mask(url)!r} (try sqlite:///omscan.db)") from None
     driver = _DRIVERS.get(parsed.drivername)
     if driver is None:
         raise StoreError(
             f"unsupported database {parsed.drivername!r}: use sqlite:///PATH or postgresql://…"
         )
-    return parsed.set(drivername=driver)
+    parsed = parsed.set(drivername=driver)
+    if driver == "postgresql+asyncpg" and "sslmode" in parsed.query:
+        mode = parsed.query["sslmode"]
+        parsed = parsed.difference_update_query(["sslmode"]).update_query_dict({"ssl": mode})
+    return parsed
 
 
 def mask(url: str | URL) -> str:
     """The URL with any password hidden, for messages and stored options."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "<unparseable URL>"
