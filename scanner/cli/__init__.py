@@ -14,6 +14,7 @@ from .db import db
 from .demo import demo
 from .query import query
 from .scan import scan
+from .worker import status, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,6 +32,8 @@ cli.add_command(sql)
 cli.add_command(demo)
 cli.add_command(query)
 cli.add_command(scan)
+cli.add_command(status)
+cli.add_command(worker)
 
 
 def main() -> None:

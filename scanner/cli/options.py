@@ -31,3 +31,39 @@ def run_store_job(job: Callable[..., Awaitable[T]], *args: Any) -> T:
     except StoreError as exc:
         click.echo(f"omscan: {exc}", err=True)
         sys.exit(EXIT_NOT_RUN)
+
+
+def backend_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--backend, --devices, --timeout: how models are queried (scan and worker)."""
+    for option in reversed(
+        [
+            click.option(
+                "--backend",
+                type=click.Choice(["auto", "om", "acl"]),
+                default="auto",
+                show_default=True,
+                help="acl: pyACL on Atlas NPUs; om: our reader; auto: acl when an NPU is present.",
+            ),
+            click.option(
+                "--devices", help="NPU ids for the acl backend, e.g. 0,2 (default: all visible)."
+            ),
+            click.option(
+                "--timeout",
+                type=float,
+                default=120.0,
+                show_default=True,
+                help="Seconds a device may take per model.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def parse_devices(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected device ids like 0,2 — got {text!r}") from None

@@ -14,22 +14,22 @@ from rich.console import Console
 from ..backends.acl import BackendError
 from ..backends.select import open_backend
 from ..concurrency import first_error
+from ..scan.distributed import enqueue_scan
 from ..scan.local import ScanOptions, ScanSummary, run_scan
 from ..scan.pipeline import PipelineOptions, Progress
 from ..scan.walk import WalkOptions
 from ..store import StoreError, open_store
 from ..units import human_bytes, parse_bytes
-from .options import EXIT_FAILED, EXIT_NOT_RUN, EXIT_OK, db_option
+from .options import (
+    EXIT_FAILED,
+    EXIT_NOT_RUN,
+    EXIT_OK,
+    backend_options,
+    db_option,
+    parse_devices,
+    run_store_job,
+)
 from .progress import show_progress
-
-
-def _devices(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise click.BadParameter(f"expected device ids like 0,2 — got {text!r}") from None
 
 
 def _budget(text: str) -> int:
@@ -62,21 +62,7 @@ def render_summary(summary: ScanSummary) -> str:
 @click.command()
 @click.argument("roots", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @db_option
-@click.option(
-    "--backend",
-    type=click.Choice(["auto", "om", "acl"]),
-    default="auto",
-    show_default=True,
-    help="acl: pyACL on Atlas NPUs; om: our reader; auto: acl when an NPU is present.",
-)
-@click.option("--devices", help="NPU ids for the acl backend, e.g. 0,2 (default: all visible).")
-@click.option(
-    "--timeout",
-    type=float,
-    default=120.0,
-    show_default=True,
-    help="Seconds a device may take per model.",
-)
+@backend_options
 @click.option(
     "--verify", is_flag=True, help="Answer every model with both backends; record disagreements."
 )
@@ -96,6 +82,12 @@ def render_summary(summary: ScanSummary) -> str:
     show_default=True,
     help="Model bytes held in memory at once (acl backend).",
 )
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Walk and queue the work in the (PostgreSQL) database for `omscan worker` on "
+    "every host, instead of querying here.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
 def scan(
     roots: Sequence[str],
@@ -109,6 +101,7 @@ def scan(
     exclude: Sequence[str],
     follow_outside: bool,
     max_inflight_bytes: str,
+    distributed: bool,
     as_json: bool,
 ) -> None:
     """Walk ROOT... for models, size each one, and store the results.
@@ -122,7 +115,9 @@ def scan(
         pipeline=PipelineOptions(budget_bytes=_budget(max_inflight_bytes)),
         full=full,
     )
-    device_ids = _devices(devices)
+    if distributed:
+        _queue_scan(db, options, as_json)
+    device_ids = parse_devices(devices)
     console = Console(stderr=True)
     progress = Progress()
 
@@ -166,3 +161,30 @@ async def _stop_on_signal(stop: anyio.Event) -> None:
             click.echo(f"omscan: {signal.Signals(signum).name}: finishing what is done", err=True)
             stop.set()
             return
+
+
+def _queue_scan(db: str | None, options: ScanOptions, as_json: bool) -> None:
+    """`scan --distributed`: the walk here, the queries on the workers."""
+
+    async def main() -> ScanSummary:
+        stop = anyio.Event()
+        async with open_store(db) as store:
+            async with anyio.create_task_group() as group:
+                group.start_soon(_stop_on_signal, stop)
+                summary = await enqueue_scan(store, options, stop=stop)
+                group.cancel_scope.cancel()
+            return summary
+
+    summary = run_store_job(main)
+    data = summary.to_dict() | {"files_queued": summary.extra.get("queued", 0)}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(
+            f"scan {summary.scan_id} {summary.status}: {data['files_queued']:,} files queued "
+            f"for workers, {data['files_unchanged']:,} unchanged, "
+            f"{data['files_seen'] - data['files_queued'] - data['files_unchanged']:,} recorded "
+            f"without a query, {data['files_removed']:,} removed ({summary.seconds:.2f} s)\n"
+            "run `omscan worker --db URL` on each host; `omscan status --db URL` to follow"
+        )
+    sys.exit(EXIT_OK if summary.status in ("running", "completed") else EXIT_NOT_RUN)

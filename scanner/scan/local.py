@@ -17,7 +17,7 @@ from ..backends.base import Answer, Backend
 from ..concurrency import first_error
 from ..store import PreviousFile, ResultItem, Store
 from ..store.lock import scan_lock
-from .pipeline import Outcome, PipelineOptions, Progress, WorkItem, run_pipeline
+from .pipeline import Outcome, PipelineOptions, Progress, Sink, WorkItem, run_pipeline
 from .walk import FileEntry, WalkOptions, classify, walk
 
 WALK_BATCH = 512
@@ -100,15 +100,14 @@ class LocalSource:
             return WorkItem(entry, carried=before)
         return WorkItem(classify(entry))
 
-    async def __aiter__(self) -> AsyncIterator[WorkItem]:
+    async def __aiter__(self) -> AsyncIterator[list[WorkItem]]:
         entries = walk(self.roots, self.options.walk)
 
         def next_batch() -> list[WorkItem]:
             return [self._item(entry) for entry in itertools.islice(entries, WALK_BATCH)]
 
         while batch := await anyio.to_thread.run_sync(next_batch):
-            for item in batch:
-                yield item
+            yield batch
         self.complete = True
 
 
@@ -135,7 +134,7 @@ async def run_scan(
             host=socket.gethostname(),
             backend=backend.name,
             devices=list(devices),
-            options=_describe(options),
+            options=describe(options),
         )
         summary = ScanSummary(scan_id, "failed", 0.0, progress or Progress())
         try:
@@ -143,7 +142,7 @@ async def run_scan(
         finally:
             summary.seconds = time.monotonic() - started
             with anyio.CancelScope(shield=True):
-                await _finish(store, summary)
+                await close_scan(store, summary)
     return summary
 
 
@@ -159,19 +158,11 @@ async def _scan(
     scan_id = summary.scan_id
     previous = {root: await store.previous_files(root) for root in roots}
     source = LocalSource(roots, options, previous)
-
-    async def sink(batch: Sequence[Outcome]) -> None:
-        answered = [result_item(o.entry, o.answer) for o in batch if o.answer]
-        if answered:
-            await store.write_results(scan_id, answered)
-        carried = [o.carried for o in batch if o.carried is not None]
-        if carried:
-            await store.carry_forward(scan_id, carried)
-
+    sink = store_sink(store, scan_id)
     with anyio.CancelScope() as scope, first_error():
         async with anyio.create_task_group() as group:
             if stop is not None:
-                group.start_soon(_cancel_when_set, stop, scope)
+                group.start_soon(cancel_when_set, stop, scope)
             budget = await run_pipeline(
                 source.__aiter__(), backend, sink, options.pipeline, summary.progress
             )
@@ -183,6 +174,20 @@ async def _scan(
     for root in roots:
         summary.removed += await store.mark_removed(scan_id, root, source.present[root])
     summary.status = "completed"
+
+
+def store_sink(store: Store, scan_id: int) -> Sink:
+    """Where a scan's outcomes go: answers stored, unchanged files' results carried."""
+
+    async def sink(batch: Sequence[Outcome]) -> None:
+        answered = [result_item(o.entry, o.answer) for o in batch if o.answer]
+        if answered:
+            await store.write_results(scan_id, answered)
+        carried = [o.carried for o in batch if o.carried is not None]
+        if carried:
+            await store.carry_forward(scan_id, carried)
+
+    return sink
 
 
 def result_item(entry: FileEntry, answer: Answer) -> ResultItem:
@@ -201,12 +206,12 @@ def result_item(entry: FileEntry, answer: Answer) -> ResultItem:
     )
 
 
-async def _cancel_when_set(stop: anyio.Event, scope: anyio.CancelScope) -> None:
+async def cancel_when_set(stop: anyio.Event, scope: anyio.CancelScope) -> None:
     await stop.wait()
     scope.cancel()
 
 
-async def _finish(store: Store, summary: ScanSummary) -> None:
+async def close_scan(store: Store, summary: ScanSummary) -> None:
     """Close the scan record. When the scan failed because the store did, closing it
     may fail too: the first error is the one worth reporting."""
     try:
@@ -216,7 +221,7 @@ async def _finish(store: Store, summary: ScanSummary) -> None:
             raise
 
 
-def _describe(options: ScanOptions) -> dict[str, Any]:
+def describe(options: ScanOptions) -> dict[str, Any]:
     return {
         "include": list(options.walk.include),
         "exclude": list(options.walk.exclude),

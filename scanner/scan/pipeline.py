@@ -47,7 +47,6 @@ class Outcome:
 
 
 NOT_FAILURES = {"ok", "lfs_pointer", "empty"}  # placeholders are recorded, not failed
-DIRECT_CHUNK = 256  # carried and skipped files, per hop to the writer
 _Loaded = tuple[FileEntry, Loaded, int]  # a file, its bytes in memory, budget taken
 
 
@@ -88,21 +87,23 @@ class PipelineOptions:
     stream_depth: int = 64
 
 
-def _skipped(entry: FileEntry) -> Answer:
+def skipped_answer(entry: FileEntry) -> Answer:
     """A file recorded without a query (LFS pointer, empty, unreadable)."""
     result = QueryResult(ret=None, error=entry.error, fault=entry.status or "unreadable")
     return Answer(result, backend="walk", device=None, seconds=0.0)
 
 
 async def run_pipeline(
-    source: AsyncIterator[WorkItem],
+    source: AsyncIterator[Sequence[WorkItem]],
     backend: Backend,
     sink: Sink,
     options: PipelineOptions,
     progress: Progress,
 ) -> ByteBudget:
     """Run every item of ``source`` through ``backend`` and hand outcomes to ``sink`` in
-    batches. On cancellation, outcomes already produced are still written (shielded)."""
+    batches. The source yields batches (a walk's, a claim's): each is passed on whole,
+    so a source that pauses (an empty queue) never strands a partial chunk.
+    On cancellation, outcomes already produced are still written (shielded)."""
     budget = ByteBudget(options.budget_bytes)
     depth = options.stream_depth
     # Items travel in chunks of ``backend.chunk``: one stream hop per chunk, not per model.
@@ -111,27 +112,22 @@ async def run_pipeline(
     done_tx, done_rx = anyio.create_memory_object_stream[list[Outcome]](depth)
 
     async def feed(direct: ObjectSendStream[list[Outcome]]) -> None:
-        to_read: list[WorkItem] = []
-        settled: list[Outcome] = []
         async with to_read_tx, direct:
-            async for item in source:
-                progress.seen += 1
-                if item.carried is not None:
-                    settled.append(Outcome(item.entry, None, item.carried))
-                elif item.entry.status is not None:
-                    settled.append(Outcome(item.entry, _skipped(item.entry)))
-                else:
-                    to_read.append(item)
-                if len(to_read) >= backend.chunk:
-                    await to_read_tx.send(to_read)
-                    to_read = []
-                if len(settled) >= DIRECT_CHUNK:
+            async for batch in source:
+                progress.seen += len(batch)
+                to_read: list[WorkItem] = []
+                settled: list[Outcome] = []
+                for item in batch:
+                    if item.carried is not None:
+                        settled.append(Outcome(item.entry, None, item.carried))
+                    elif item.entry.status is not None:
+                        settled.append(Outcome(item.entry, skipped_answer(item.entry)))
+                    else:
+                        to_read.append(item)
+                for start in range(0, len(to_read), backend.chunk):
+                    await to_read_tx.send(to_read[start : start + backend.chunk])
+                if settled:
                     await direct.send(settled)
-                    settled = []
-            if to_read:
-                await to_read_tx.send(to_read)
-            if settled:
-                await direct.send(settled)
             progress.walk_done = True
 
     async def read(

@@ -8,6 +8,7 @@ counted once however many links lead to it.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 import stat
@@ -122,17 +123,16 @@ def _walk_root(
 
 
 def _entry(root: str, relpath: str, info: os.stat_result) -> FileEntry:
-    entry = FileEntry(root, relpath, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
-    if info.st_size == 0:
-        return _with(entry, "empty", "empty file (a placeholder, not a model)")
-    return entry
+    return FileEntry(root, relpath, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
 
 
 def classify(entry: FileEntry) -> FileEntry:
-    """Recognise a Git LFS pointer by its first bytes. Called only for files about to
-    be read anyway, so an unchanged tree costs no reads."""
+    """Recognise an empty file, and a Git LFS pointer by its first bytes. Called only
+    for files about to be read anyway, so an unchanged tree costs no reads."""
     if entry.status is not None or entry.size >= LFS_MAX_SIZE:
         return entry
+    if entry.size == 0:
+        return _with(entry, "empty", "empty file (a placeholder, not a model)")
     try:
         with open(entry.path, "rb") as handle:
             head = handle.read(len(LFS_PREFIX))
@@ -144,16 +144,7 @@ def classify(entry: FileEntry) -> FileEntry:
 
 
 def _with(entry: FileEntry, status: str, error: str) -> FileEntry:
-    return FileEntry(
-        entry.root,
-        entry.relpath,
-        entry.size,
-        entry.mtime_ns,
-        entry.inode,
-        entry.device,
-        status,
-        error,
-    )
+    return dataclasses.replace(entry, status=status, error=error)
 
 
 def _why(exc: OSError, what: str) -> str:

@@ -97,3 +97,59 @@ results = Table(
 
 # Outcomes that are final for unchanged bytes; others (unreadable, timeout, …) are retried.
 SETTLED_STATUSES = ("ok", "failed", "lfs_pointer", "empty")
+
+# --- the work queue of distributed scans (PostgreSQL) ---------------------------------
+
+work_scans = Table(
+    "work_scans",
+    metadata,
+    Column("scan_id", Integer, ForeignKey("scans.id"), primary_key=True),
+    Column("enqueued", Boolean, nullable=False),  # the walk is over: no more items come
+    Column("files", Integer, nullable=False),  # queued for workers
+    Column("removed", Integer, nullable=False),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("backend", String(32), nullable=False),
+    Column("devices", Text, nullable=False),  # JSON list of device ids
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("stopped_at", DateTime(timezone=True), nullable=True),
+)
+
+work_items = Table(
+    "work_items",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("scan_id", Integer, ForeignKey("scans.id"), nullable=False),
+    Column("repository_id", Integer, ForeignKey("repositories.id"), nullable=False),
+    Column("relpath", Text, nullable=False),
+    Column("state", String(8), nullable=False),  # queued/leased/done
+    Column("attempts", Integer, nullable=False),  # claims so far
+    Column("expired", Integer, nullable=False),  # leases that ran out (worker lost)
+    Column("lease_owner", Integer, ForeignKey("workers.id"), nullable=True),
+    Column("lease_expires_at", DateTime(timezone=True), nullable=True),
+    Column("done_by", Integer, ForeignKey("workers.id"), nullable=True),
+    Column("done_at", DateTime(timezone=True), nullable=True),
+    Column("status", String(16), nullable=True),  # the stored result's status
+    UniqueConstraint("scan_id", "repository_id", "relpath", name="uq_work_items_file"),
+)
+
+# Hosts that could not see an item's file: it is offered to the others first.
+work_misses = Table(
+    "work_misses",
+    metadata,
+    Column(
+        "item_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("work_items.id"),
+        primary_key=True,
+    ),
+    Column("host", Text, primary_key=True),
+    Column("error", Text, nullable=False),
+)

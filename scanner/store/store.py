@@ -239,7 +239,7 @@ class Store:
                 .returning(scans.c.id)
             )
             assert scan_id is not None
-            await self._repository_ids(conn, roots, scan_id)
+            await self.repository_ids(conn, roots, scan_id)
             return int(scan_id)
 
     async def finish_scan(self, scan_id: int, status: str, counts: dict[str, Any]) -> None:
@@ -283,7 +283,7 @@ class Store:
         if not items:
             return
         async with self.transaction() as conn:
-            repo_ids = await self._repository_ids(conn, sorted({i.root for i in items}), scan_id)
+            repo_ids = await self.repository_ids(conn, sorted({i.root for i in items}), scan_id)
             file_rows = [
                 {
                     "repository_id": repo_ids[i.root],
@@ -358,7 +358,7 @@ class Store:
 
     # --- helpers ----------------------------------------------------------------
 
-    async def _repository_ids(
+    async def repository_ids(
         self, conn: AsyncConnection, roots: Sequence[str], scan_id: int
     ) -> dict[str, int]:
         stmt = _upsert(conn, repositories).on_conflict_do_nothing(index_elements=["path"])
