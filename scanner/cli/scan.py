@@ -169,10 +169,11 @@ def _queue_scan(db: str | None, options: ScanOptions, as_json: bool) -> None:
     async def main() -> ScanSummary:
         stop = anyio.Event()
         async with open_store(db) as store:
-            async with anyio.create_task_group() as group:
-                group.start_soon(_stop_on_signal, stop)
-                summary = await enqueue_scan(store, options, stop=stop)
-                group.cancel_scope.cancel()
+            with first_error():
+                async with anyio.create_task_group() as group:
+                    group.start_soon(_stop_on_signal, stop)
+                    summary = await enqueue_scan(store, options, stop=stop)
+                    group.cancel_scope.cancel()
             return summary
 
     summary = run_store_job(main)

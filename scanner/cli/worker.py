@@ -12,6 +12,7 @@ import click
 
 from ..backends.acl import BackendError
 from ..backends.select import open_backend
+from ..concurrency import first_error
 from ..scan.distributed import WorkerOptions, WorkerSummary, run_worker
 from ..store import StoreError, open_store
 from ..store.queue import scan_progress
@@ -84,10 +85,11 @@ def worker(
             open_store(db) as store,
             open_backend(backend, parse_devices(devices), timeout, verify=False) as (chosen, used),
         ):
-            async with anyio.create_task_group() as group:
-                group.start_soon(_stop_on_signal, stop)
-                summary = await run_worker(store, chosen, options, devices=used, stop=stop)
-                group.cancel_scope.cancel()
+            with first_error():
+                async with anyio.create_task_group() as group:
+                    group.start_soon(_stop_on_signal, stop)
+                    summary = await run_worker(store, chosen, options, devices=used, stop=stop)
+                    group.cancel_scope.cancel()
             return summary
 
     try:

@@ -39,6 +39,7 @@ from .urls import async_url, mask, resolve
 
 CHUNK = 500  # ids per IN (...) list, well under every driver's parameter limit
 CONNECT_TIMEOUT_S = 10
+MIGRATE_KEY = 0x6F6D7363616E + 1  # PostgreSQL advisory lock held while migrating
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,10 @@ class Store:
 
     async def upgrade(self, revision: str = "head") -> None:
         async with self.transaction() as conn:
+            if conn.dialect.name == "postgresql":
+                # Workers on several hosts may meet a new database at once: one migrates,
+                # the others wait here and then find the schema at head.
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_KEY})
             await conn.run_sync(migrate.upgrade, revision)
 
     async def downgrade(self, revision: str) -> None:

@@ -1,0 +1,274 @@
+"""Distributed scans against the local PostgreSQL: real worker processes share the
+queue, each file is done once, a killed worker's leases go to the others, a late one
+joins in, and a file one host cannot see is passed on, not failed for everyone."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from scanner.backends.om import OmBackend
+from scanner.cli import cli
+from scanner.demo import make_demo
+from scanner.scan.distributed import WorkerOptions, enqueue_scan, run_worker
+from scanner.scan.local import ScanOptions, run_scan
+from scanner.store import open_store
+from scanner.store.queue import MAX_EXPIRED, Miss, WorkQueue
+
+from .test_scan_faults import many_models
+
+
+def omscan(*args: str) -> list[str]:
+    return [sys.executable, "-m", "scanner", *args]
+
+
+def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def wait_for(condition: Any, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def workers() -> Iterator[list[subprocess.Popen[str]]]:
+    """Worker processes started by the test; none outlives it."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+def start_worker(
+    started: list[subprocess.Popen[str]], url: str, host: str, *extra: str
+) -> subprocess.Popen[str]:
+    command = omscan("worker", "--db", url, "--backend", "om", "--host", host, "--json")
+    process = subprocess.Popen(
+        [*command, "--poll-seconds", "0.1", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started.append(process)
+    return process
+
+
+def enqueue(url: str, root: Path) -> dict[str, Any]:
+    result = CliRunner().invoke(cli, ["scan", "--distributed", str(root), "--db", url, "--json"])
+    assert result.exit_code == 0, result.output
+    return dict(json.loads(result.output))
+
+
+def scan_status(url: str, scan_id: int) -> str:
+    return str(rows(url, f"SELECT status FROM scans WHERE id = {scan_id}")[0][0])
+
+
+def test_every_file_done_exactly_once_and_a_late_worker_joins_in(
+    tmp_path: Path, pg_url: str, workers: list[subprocess.Popen[str]]
+) -> None:
+    root = tmp_path / "repo"
+    many_models(root, 4000)
+    for host in ("h1", "h2"):
+        start_worker(workers, pg_url, host, "--claim", "16")
+    time.sleep(1.5)  # both are polling the (not yet created) queue
+    queued = enqueue(pg_url, root)
+    assert queued["files_queued"] == 4000 and queued["status"] == "running"
+    scan_id = queued["scan_id"]
+
+    wait_for(lambda: rows(pg_url, "SELECT count(*) FROM work_items WHERE state = 'done'")[0][0] > 0)
+    for early in workers:  # paused, so that work is surely left when the late one comes
+        early.send_signal(signal.SIGSTOP)
+    start_worker(workers, pg_url, "h3", "--claim", "16")
+    wait_for(
+        lambda: (
+            rows(
+                pg_url,
+                "SELECT count(*) FROM work_items w JOIN workers k ON k.id = w.done_by"
+                " WHERE k.host = 'h3'",
+            )[0][0]
+            > 0
+        )
+    )
+    for early in workers[:2]:
+        early.send_signal(signal.SIGCONT)
+    wait_for(lambda: scan_status(pg_url, scan_id) == "completed")
+    for process in workers:
+        process.send_signal(signal.SIGTERM)
+    summaries = []
+    for process in workers:
+        out, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err
+        summaries.append(json.loads(out))
+
+    # Every file once: one claim each, no lease ran out, one result row per file.
+    assert rows(
+        pg_url, "SELECT state, attempts, expired, count(*) FROM work_items GROUP BY 1, 2, 3"
+    ) == [("done", 1, 0, 4000)]
+    assert rows(
+        pg_url, f"SELECT count(*), count(DISTINCT file_id) FROM results WHERE scan_id = {scan_id}"
+    ) == [(4000, 4000)]
+    done = {s["host"]: s["files_done"] for s in summaries}
+    assert sum(done.values()) == 4000 and all(done[h] > 0 for h in ("h1", "h2", "h3")), done
+
+    status = CliRunner().invoke(cli, ["status", "--db", pg_url, "--format", "json"])
+    assert status.exit_code == 0, status.output
+    progress = json.loads(status.output)
+    assert (progress["status"], progress["done"], progress["failed"]) == ("completed", 4000, 0)
+    assert {w["host"]: w["done"] for w in progress["workers"]} == done
+    assert all(w["state"] == "stopped" and w["claimed"] == 0 for w in progress["workers"])
+
+
+def test_a_killed_worker_s_leased_work_is_finished_by_another(
+    tmp_path: Path, pg_url: str, workers: list[subprocess.Popen[str]]
+) -> None:
+    root = tmp_path / "repo"
+    many_models(root, 1500)
+    scan_id = enqueue(pg_url, root)["scan_id"]
+    doomed = start_worker(workers, pg_url, "doomed", "--lease-seconds", "2", "--claim", "50")
+
+    def holding_leases_after_some_work() -> bool:
+        ((done, held),) = rows(
+            pg_url,
+            "SELECT count(*) FILTER (WHERE state = 'done'),"
+            " count(*) FILTER (WHERE state = 'leased') FROM work_items",
+        )
+        return bool(done >= 100 and held > 0)
+
+    wait_for(holding_leases_after_some_work)
+    doomed.kill()
+    doomed.communicate()
+    ((orphaned,),) = rows(pg_url, "SELECT count(*) FROM work_items WHERE state = 'leased'")
+    assert orphaned > 0
+
+    survivor = start_worker(workers, pg_url, "survivor", "--lease-seconds", "2", "--exit-when-idle")
+    out, err = survivor.communicate(timeout=120)
+    assert survivor.returncode == 0, err
+    assert scan_status(pg_url, scan_id) == "completed"
+    assert rows(pg_url, "SELECT count(*) FROM work_items WHERE state <> 'done'") == [(0,)]
+    ((taken_over,),) = rows(
+        pg_url,
+        "SELECT count(*) FROM work_items w JOIN workers k ON k.id = w.done_by"
+        " WHERE w.expired = 1 AND k.host = 'survivor'",
+    )
+    assert taken_over == orphaned  # each lease the dead worker held ran out, once
+    assert rows(
+        pg_url, f"SELECT count(*), count(DISTINCT file_id) FROM results WHERE scan_id = {scan_id}"
+    ) == [(1500, 1500)]
+    assert (
+        json.loads(out)["files_done"]
+        == 1500
+        - rows(
+            pg_url,
+            "SELECT count(*) FROM work_items w JOIN workers k ON k.id = w.done_by"
+            " WHERE k.host = 'doomed'",
+        )[0][0]
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_file_one_host_cannot_see_is_passed_to_another_host(
+    tmp_path: Path, pg_url: str
+) -> None:
+    root = tmp_path / "repo"
+    many_models(root, 1)
+    async with open_store(pg_url) as store:
+        await enqueue_scan(store, ScanOptions(roots=[str(root)]))
+        queue = WorkQueue(store)
+        a = await queue.register("a", "om", [])
+        b = await queue.register("b", "om", [])
+        (claim,) = await queue.claim(a, "a", 10)
+        assert await queue.missed("a", [Miss(claim, "ENOENT: No such file or directory")]) == []
+        assert await queue.claim(a, "a", 10) == []  # not offered to the host that missed it
+        (again,) = await queue.claim(b, "b", 10)
+        assert again.item_id == claim.item_id
+        final = Miss(again, "EACCES: Permission denied")
+        assert await queue.missed("b", [final]) == [final]  # no other live host is left
+        assert await queue.misses_of(claim.item_id) == [
+            ("a", "ENOENT: No such file or directory"),
+            ("b", "EACCES: Permission denied"),
+        ]
+
+
+@pytest.mark.asyncio
+async def test_a_file_no_host_can_see_is_recorded_naming_each_host(
+    tmp_path: Path, pg_url: str
+) -> None:
+    root = tmp_path / "repo"
+    many_models(root, 3)
+    async with open_store(pg_url) as store:
+        summary = await enqueue_scan(store, ScanOptions(roots=[str(root)]))
+        (root / "d0" / "m0.om").unlink()
+        options = WorkerOptions(host="only", poll_seconds=0.05, exit_when_idle=True)
+        worker = await run_worker(store, OmBackend(), options)
+        assert worker.progress.statuses == {"ok": 2, "unreadable": 1}
+        (row,) = await store.fetch(
+            "SELECT status, error FROM latest_results WHERE relpath = :p", p="d0/m0.om"
+        )
+        assert row["status"] == "unreadable"
+        assert row["error"] == "not visible from any host (only: ENOENT: No such file or directory)"
+        (scan,) = await store.fetch("SELECT status FROM scans WHERE id = :s", s=summary.scan_id)
+        assert scan["status"] == "completed"
+
+
+@pytest.mark.asyncio
+async def test_a_file_whose_leases_keep_running_out_is_given_up(
+    tmp_path: Path, pg_url: str
+) -> None:
+    root = tmp_path / "repo"
+    many_models(root, 1)
+    async with open_store(pg_url) as store:
+        await enqueue_scan(store, ScanOptions(roots=[str(root)]))
+        queue = WorkQueue(store, lease_seconds=0.05)
+        lost = await queue.register("lost", "om", [])
+        for _ in range(MAX_EXPIRED):  # claimed, then the lease runs out: a worker died on it
+            assert len(await queue.claim(lost, "lost", 10)) == 1
+            await anyio.sleep(0.1)
+        options = WorkerOptions(host="next", poll_seconds=0.05, exit_when_idle=True)
+        worker = await run_worker(store, OmBackend(), options)
+        assert worker.progress.statuses == {"abandoned": 1}
+        (row,) = await store.fetch("SELECT status, error FROM latest_results")
+        assert row["error"].startswith(f"given up: {MAX_EXPIRED} workers lost their lease")
+
+
+@pytest.mark.asyncio
+async def test_distributed_and_local_scans_store_the_same_answers(
+    tmp_path: Path, pg_url: str
+) -> None:
+    make_demo(tmp_path / "demo")
+    columns = "relpath, status, ret, work_size, weight_size, model_name, error"
+    async with open_store(pg_url) as store:
+        await enqueue_scan(store, ScanOptions(roots=[str(tmp_path / "demo")]))
+        options = WorkerOptions(poll_seconds=0.05, exit_when_idle=True)
+        await run_worker(store, OmBackend(), options)
+        distributed = await store.fetch(f"SELECT {columns} FROM latest_results ORDER BY relpath")
+    async with open_store(f"sqlite:///{tmp_path / 'local.db'}") as store:
+        await run_scan(store, OmBackend(), ScanOptions(roots=[str(tmp_path / "demo")]))
+        local = await store.fetch(f"SELECT {columns} FROM latest_results ORDER BY relpath")
+    assert distributed == local and len(local) >= 10
+
+
+def test_distributed_scans_need_postgresql(tmp_path: Path, sqlite_url: str) -> None:
+    result = CliRunner().invoke(cli, ["scan", "--distributed", str(tmp_path), "--db", sqlite_url])
+    assert result.exit_code == 3
+    assert "distributed scans need a PostgreSQL database" in result.output
+    worker = CliRunner().invoke(cli, ["worker", "--db", sqlite_url, "--backend", "om"])
+    assert worker.exit_code == 3
+    assert os.path.exists(sqlite_url.removeprefix("sqlite:///"))  # the store itself was fine
