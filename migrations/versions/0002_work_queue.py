@@ -50,7 +50,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=True),
         sa.UniqueConstraint("scan_id", "repository_id", "relpath", name="uq_work_items_file"),
     )
-    op.create_index("ix_work_items_state", "work_items", ["scan_id", "state", "id"])
+    op.create_index("ix_work_items_state", "work_items", ["scan_id", "state"])
+    op.create_index("ix_work_items_queue", "work_items", ["state", "id"])
     op.create_index("ix_work_items_done_by", "work_items", ["done_by"])
     op.create_table(
         "work_misses",
@@ -68,6 +69,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("work_misses")
     op.drop_index("ix_work_items_done_by", table_name="work_items")
+    op.drop_index("ix_work_items_queue", table_name="work_items")
     op.drop_index("ix_work_items_state", table_name="work_items")
     op.drop_table("work_items")
     op.drop_table("workers")

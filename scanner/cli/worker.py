@@ -42,7 +42,7 @@ from .scan import _stop_on_signal
     "to the queue after this.",
 )
 @click.option(
-    "--claim", "claim_size", type=int, default=64, show_default=True, help="Files per claim."
+    "--claim", "claim_size", type=int, default=256, show_default=True, help="Files per claim."
 )
 @click.option(
     "--poll-seconds", type=float, default=2.0, show_default=True, help="Wait between empty claims."

@@ -124,7 +124,7 @@ async def _enqueue(
 class WorkerOptions:
     host: str = field(default_factory=socket.gethostname)
     lease_seconds: float = 30.0
-    claim_size: int = 64
+    claim_size: int = 256
     poll_seconds: float = 2.0
     exit_when_idle: bool = False  # leave once no running distributed scan has work left
     # Shallow streams: a worker should not hoard claimed items that others could take.

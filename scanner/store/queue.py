@@ -26,23 +26,31 @@ from .store import Store
 MAX_EXPIRED = 3  # leases of one item that may run out before it is given up
 NOT_FAILURES = ("ok", "lfs_pointer", "empty")
 
+# Leases that ran out (their worker died or hung) return their items to the queue.
+_REQUEUE_EXPIRED = text(
+    """
+    UPDATE work_items SET state = 'queued', expired = expired + 1,
+        lease_owner = NULL, lease_expires_at = NULL
+    WHERE state = 'leased' AND lease_expires_at < now()
+    """
+)
+
+# Oldest first (ids grow with scans), walking the (state, id) index: a claim costs the
+# same on the first batch of a million-file scan as on the last.
 _CLAIM = text(
     """
     WITH picked AS (
-        SELECT w.id FROM work_items w JOIN scans s ON s.id = w.scan_id
-        WHERE s.status = 'running'
-          AND (w.state = 'queued' OR (w.state = 'leased' AND w.lease_expires_at < now()))
+        SELECT w.id FROM work_items w
+        WHERE w.state = 'queued'
+          AND w.scan_id IN (SELECT id FROM scans WHERE status = 'running')
           AND NOT EXISTS (
               SELECT 1 FROM work_misses m WHERE m.item_id = w.id AND m.host = :host)
-        ORDER BY w.scan_id, w.id
+        ORDER BY w.id
         LIMIT :limit
         FOR UPDATE OF w SKIP LOCKED
     )
     UPDATE work_items w
-    SET state = 'leased',
-        attempts = w.attempts + 1,
-        expired = w.expired + CASE WHEN w.state = 'leased' THEN 1 ELSE 0 END,
-        lease_owner = :worker,
+    SET state = 'leased', attempts = w.attempts + 1, lease_owner = :worker,
         lease_expires_at = now() + make_interval(secs => :lease)
     FROM picked, repositories r
     WHERE w.id = picked.id AND r.id = w.repository_id
@@ -180,6 +188,7 @@ class WorkQueue:
 
     async def claim(self, worker_id: int, host: str, limit: int) -> list[Claim]:
         async with self.store.transaction() as conn:
+            await conn.execute(_REQUEUE_EXPIRED)
             rows = await conn.execute(
                 _CLAIM,
                 {"worker": worker_id, "host": host, "limit": limit, "lease": self.lease_seconds},
@@ -226,11 +235,16 @@ class WorkQueue:
         async with self.store.transaction() as conn:
             await conn.execute(
                 text(
-                    "UPDATE work_items SET state = 'done', done_by = :worker, done_at = now(),"
-                    " status = :status, lease_owner = NULL, lease_expires_at = NULL"
-                    " WHERE id = :item AND state <> 'done'"
+                    "UPDATE work_items w SET state = 'done', done_by = :worker, done_at = now(),"
+                    " status = d.status, lease_owner = NULL, lease_expires_at = NULL"
+                    " FROM unnest(CAST(:items AS bigint[]), CAST(:statuses AS text[]))"
+                    " AS d(id, status) WHERE w.id = d.id AND w.state <> 'done'"
                 ),
-                [{"worker": worker_id, "item": item, "status": s} for item, s in statuses],
+                {
+                    "worker": worker_id,
+                    "items": [item for item, _ in statuses],
+                    "statuses": [status for _, status in statuses],
+                },
             )
 
     async def pending(self) -> bool:
@@ -242,7 +256,7 @@ class WorkQueue:
                         "SELECT EXISTS (SELECT 1 FROM work_scans q JOIN scans s"
                         " ON s.id = q.scan_id WHERE s.status = 'running' AND (NOT q.enqueued"
                         " OR EXISTS (SELECT 1 FROM work_items w WHERE w.scan_id = q.scan_id"
-                        " AND w.state <> 'done')))"
+                        " AND w.state IN ('queued', 'leased'))))"
                     )
                 )
             )
@@ -257,7 +271,7 @@ class WorkQueue:
                     "SELECT q.scan_id, q.removed FROM work_scans q JOIN scans s"
                     " ON s.id = q.scan_id WHERE s.status = 'running' AND q.enqueued"
                     " AND NOT EXISTS (SELECT 1 FROM work_items w WHERE w.scan_id = q.scan_id"
-                    " AND w.state <> 'done') FOR UPDATE OF s SKIP LOCKED"
+                    " AND w.state IN ('queued', 'leased')) FOR UPDATE OF s SKIP LOCKED"
                 )
             )
             for scan_id, removed in drained.all():
