@@ -74,7 +74,8 @@ def registered(url: str) -> int:
 def local_scan(root: Path, admin: str) -> float:
     with Database(admin) as url:
         started = time.perf_counter()
-        subprocess.run(omscan("scan", str(root), "--db", url, "--backend", "om"), check=True)
+        command = omscan("scan", str(root), "--db", url, "--backend", "om")
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         return time.perf_counter() - started
 
 
@@ -82,7 +83,11 @@ def distributed_scan(root: Path, admin: str, workers: int) -> float:
     with Database(admin) as url:
         command = omscan("worker", "--db", url, "--backend", "om", "--poll-seconds", "0.05")
         processes = [
-            subprocess.Popen([*command, "--host", f"w{i}"], stdout=subprocess.DEVNULL)
+            subprocess.Popen(
+                [*command, "--host", f"w{i}"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             for i in range(workers)
         ]
         try:
