@@ -14,7 +14,6 @@ from rich.console import Console
 from ..backends.acl import BackendError
 from ..backends.select import open_backend
 from ..concurrency import first_error
-from ..scan.distributed import enqueue_scan
 from ..scan.local import ScanOptions, ScanSummary, run_scan
 from ..scan.pipeline import PipelineOptions, Progress
 from ..scan.walk import WalkOptions
@@ -165,6 +164,7 @@ async def _stop_on_signal(stop: anyio.Event) -> None:
 
 def _queue_scan(db: str | None, options: ScanOptions, as_json: bool) -> None:
     """`scan --distributed`: the walk here, the queries on the workers."""
+    from ..scan.distributed import enqueue_scan  # the work queue: PostgreSQL only
 
     async def main() -> ScanSummary:
         stop = anyio.Event()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import os
+import re
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -48,13 +50,24 @@ class WalkOptions:
     follow_outside: bool = False  # follow symlinks that leave the roots
 
 
+@functools.lru_cache(maxsize=64)
+def _pattern(globs: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regular expression for a list of globs (fnmatch's own translation)."""
+    if not globs:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(os.path.normcase(g))})" for g in globs))
+
+
 def _matches(relpath: str, options: WalkOptions) -> bool:
+    """A glob matches the path inside the root or the file name alone."""
     name = os.path.basename(relpath)
+    include = _pattern(tuple(options.include))
+    exclude = _pattern(tuple(options.exclude))
 
-    def hit(pattern: str) -> bool:
-        return fnmatch.fnmatch(relpath, pattern) or fnmatch.fnmatch(name, pattern)
+    def hit(pattern: re.Pattern[str] | None) -> bool:
+        return pattern is not None and bool(pattern.match(relpath) or pattern.match(name))
 
-    return any(hit(p) for p in options.include) and not any(hit(p) for p in options.exclude)
+    return hit(include) and not hit(exclude)
 
 
 def _inside(path: str, roots: Sequence[str]) -> bool:
