@@ -26,6 +26,8 @@ class ByteBudget:
     async def acquire(self, nbytes: int) -> int:
         """Wait for ``nbytes`` (clipped); returns what was taken, to give back later."""
         taken = self.clip(nbytes)
+        if taken == 0:  # nothing held (the om backend reads at query time): no lock round trip
+            return 0
         async with self._changed:
             while self.in_use + taken > self.capacity:
                 await self._changed.wait()
@@ -34,6 +36,8 @@ class ByteBudget:
         return taken
 
     async def release(self, taken: int) -> None:
+        if taken == 0:
+            return
         async with self._changed:
             self.in_use -= taken
             self._changed.notify_all()
