@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from scanner.backends.acl import AclBackend
 from scanner.backends.om import OmBackend
 from scanner.cli import cli
 from scanner.demo import make_demo
@@ -27,6 +28,7 @@ from scanner.scan.local import ScanOptions, run_scan
 from scanner.store import open_store
 from scanner.store.queue import MAX_EXPIRED, Miss, WorkQueue
 
+from .acl_double import install
 from .test_scan_faults import many_models
 
 
@@ -272,3 +274,26 @@ def test_distributed_scans_need_postgresql(tmp_path: Path, sqlite_url: str) -> N
     worker = CliRunner().invoke(cli, ["worker", "--db", sqlite_url, "--backend", "om"])
     assert worker.exit_code == 3
     assert os.path.exists(sqlite_url.removeprefix("sqlite:///"))  # the store itself was fine
+
+
+@pytest.mark.asyncio
+async def test_a_worker_queries_on_its_own_device_processes(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install(monkeypatch, devices=2)
+    root = tmp_path / "repo"
+    many_models(root, 40)
+    async with open_store(pg_url) as store:
+        await enqueue_scan(store, ScanOptions(roots=[str(root)]))
+        async with AclBackend([0, 1], timeout=30) as backend:
+            options = WorkerOptions(poll_seconds=0.05, exit_when_idle=True)
+            worker = await run_worker(store, backend, options, devices=[0, 1])
+        assert worker.progress.statuses == {"ok": 40}
+        rows = await store.fetch(
+            "SELECT backend, npu_device, count(*) AS n FROM latest_results"
+            " GROUP BY backend, npu_device ORDER BY npu_device"
+        )
+        assert [(r["backend"], r["npu_device"]) for r in rows] == [("acl", 0), ("acl", 1)]
+        assert sum(r["n"] for r in rows) == 40
+        (registered,) = await store.fetch("SELECT backend, devices FROM workers")
+        assert (registered["backend"], registered["devices"]) == ("acl", "[0, 1]")
