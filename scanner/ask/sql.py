@@ -82,13 +82,25 @@ async def _run_postgres(dsn: str, display: str, statement: str) -> Rows:
         try:
             await conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
             prepared = await conn.prepare(statement)
+            if not prepared.get_attributes():
+                # COPY, DO, LOCK, NOTIFY …: statements that describe no rows are not
+                # queries. COPY … TO PROGRAM/FILE runs even in a READ ONLY transaction.
+                raise ReadOnlyViolation("refused: omscan sql only runs queries that return rows")
             records = await prepared.fetch()
             columns = [attr.name for attr in prepared.get_attributes()]
             return Rows(columns, [tuple(record) for record in records])
         finally:
-            await transaction.rollback()
+            if not conn.is_closed():
+                await transaction.rollback()
     except asyncpg.ReadOnlySQLTransactionError as exc:
         raise ReadOnlyViolation(f"refused: omscan sql is read-only ({exc})") from None
+    except (
+        asyncpg.PostgresConnectionError,
+        asyncpg.OperatorInterventionError,
+        asyncpg.InterfaceError,
+        OSError,
+    ) as exc:  # the connection was lost meanwhile (backend terminated, server gone)
+        raise StoreError(f"database {display}: {str(exc).splitlines()[0]}") from None
     except asyncpg.PostgresError as exc:
         raise SqlError(str(exc).splitlines()[0]) from None
     finally:
