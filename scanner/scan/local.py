@@ -90,9 +90,11 @@ class LocalSource:
         present = self.present[entry.root]
         previous = self.previous.get(entry.root, {})
         if entry.directory:
-            # Files below an unreadable directory are unknown, not removed.
+            # Files below an unreadable directory are unknown, not removed; the record
+            # of the directory itself stays present too, so reports show the failure.
             prefix = "" if entry.relpath == "." else entry.relpath + os.sep
             present.update(p for p in previous if p.startswith(prefix))
+            present.add(entry.relpath)
             return WorkItem(entry)
         present.add(entry.relpath)
         before = previous.get(entry.relpath)
@@ -130,6 +132,7 @@ async def run_scan(
     roots = [os.path.realpath(root) for root in options.roots]
     started = time.monotonic()
     async with scan_lock(store):
+        await store.close_abandoned_scans()
         scan_id = await store.start_scan(
             roots,
             host=socket.gethostname(),

@@ -238,6 +238,16 @@ class Store:
             await self._repository_ids(conn, roots, scan_id)
             return int(scan_id)
 
+    async def close_abandoned_scans(self) -> int:
+        """Scans still ``running`` died without closing (killed, host lost): called
+        under the scan lock, which proves none of them is alive, it marks them
+        ``interrupted`` so that ``omscan scans`` stops showing them as running."""
+        async with self.transaction() as conn:
+            done = await conn.execute(
+                update(scans).where(scans.c.status == "running").values(status="interrupted")
+            )
+            return int(done.rowcount or 0)
+
     async def finish_scan(self, scan_id: int, status: str, counts: dict[str, Any]) -> None:
         async with self.transaction() as conn:
             await conn.execute(
@@ -384,12 +394,19 @@ def _reason(exc: BaseException) -> str:
     return message
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+def _sqlite_pragmas(busy: bool) -> Any:
+    """Connection setup; ``busy``: wait up to 30 s for another writer's lock (a URL's
+    own ``?timeout=SECONDS`` is applied by the driver instead)."""
+
+    def setup(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        if busy:
+            cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return setup
 
 
 @asynccontextmanager
@@ -406,7 +423,8 @@ async def open_store(
             raise StoreError(f"database {mask(given)}: directory {folder} does not exist")
     engine = create_async_engine(parsed, pool_pre_ping=True)
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        busy = "timeout" not in parsed.query
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy))
     store = Store(engine, mask(given))
     try:
         if migrate_schema:
