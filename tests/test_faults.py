@@ -594,3 +594,23 @@ def test_unreadable_directory_is_recorded_and_its_files_not_marked_removed(
     assert third.returncode == 0, third.stderr
     summary = json.loads(third.stdout)
     assert (summary["files_unchanged"], summary["files_removed"]) == (40, 1)  # 1: "d7"
+
+
+# --- 6. very many files ------------------------------------------------------------
+
+MANY = 20_000  # scripts/bench_faults.py takes it to 100,000 (about a minute)
+
+
+def test_peak_memory_of_a_scan_of_many_files_stays_small(tmp_path: Path) -> None:
+    """Nothing is held per model but a path and a stat: memory does not follow the
+    tree's bytes, and stays far from what tens of thousands of models would weigh."""
+    root = tmp_path / "repo"
+    many_models(root, MANY)
+    command = scan_command(root, f"sqlite:///{tmp_path / 'omscan.db'}", "--json")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert process.stdout is not None
+    assert json.loads(process.stdout.read())["files_queried"] == MANY
+    peak_mib = usage.ru_maxrss / 1024
+    assert peak_mib < 200, f"peak RSS {peak_mib:.0f} MiB"  # measured: 82 MiB at 10,000
