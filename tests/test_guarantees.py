@@ -49,6 +49,7 @@ def dump(url: str) -> dict[str, Any]:
             for (n,) in conn.execute(
                 "SELECT table_name FROM information_schema.tables"
                 " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+                " AND table_type = 'BASE TABLE'"  # a view's rows would come in any order
                 " ORDER BY table_name"
             )
         ]
@@ -62,7 +63,8 @@ def dump(url: str) -> dict[str, Any]:
             "SELECT COUNT(*) FROM pg_largeobject_metadata"
         ).fetchall()
         state["advisory_locks"] = conn.execute(
-            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory'"
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND database ="
+            " (SELECT oid FROM pg_database WHERE datname = current_database())"
         ).fetchall()
         return state
 
