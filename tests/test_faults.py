@@ -296,6 +296,35 @@ def test_postgres_server_stopped_and_started_again_mid_scan(
     _check_after_fault(process, url, root, before)
 
 
+def test_postgres_scan_that_loses_its_lock_stops_instead_of_running_unguarded(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Only the session holding the scan lock dies (terminated, an idle-session timeout):
+    the scan must not go on unguarded, alongside a second one."""
+    root = tmp_path / "repo"
+    many_models(root, COUNT)
+    process = subprocess.Popen(
+        scan_command(root, pg_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_for_results(pg_url, 1, process)
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        (killed,) = admin.execute(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchone() or (0,)
+    assert killed == 1
+    _, err = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 3, err
+    one_line_error(err)
+    assert "lost the scan lock" in err
+    assert scan_statuses(pg_url) == [(1, "failed")]
+    assert_consistent(pg_url)
+    again = omscan("scan", str(root), "--db", pg_url, "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["files_unchanged"] == stored(pg_url, 1)
+    assert_consistent(pg_url)
+
+
 def test_unreachable_postgres_is_one_line_and_exit_3_at_once(tmp_path: Path) -> None:
     many_models(tmp_path / "repo", 3)
     with socket.socket() as probe:  # a port nobody listens on

@@ -16,7 +16,7 @@ import anyio
 from ..backends.base import Answer, Backend
 from ..concurrency import first_error
 from ..store import PreviousFile, ResultItem, Store
-from ..store.lock import scan_lock
+from ..store.lock import ScanLock, scan_lock
 from .pipeline import Outcome, PipelineOptions, Progress, WorkItem, run_pipeline
 from .walk import FileEntry, WalkOptions, classify, walk
 
@@ -131,7 +131,7 @@ async def run_scan(
     """
     roots = [os.path.realpath(root) for root in options.roots]
     started = time.monotonic()
-    async with scan_lock(store):
+    async with scan_lock(store) as lock:
         await store.close_abandoned_scans()
         scan_id = await store.start_scan(
             roots,
@@ -142,7 +142,7 @@ async def run_scan(
         )
         summary = ScanSummary(scan_id, "failed", 0.0, progress or Progress())
         try:
-            await _scan(store, backend, options, roots, summary, stop)
+            await _scan(store, backend, options, roots, summary, stop, lock)
         finally:
             summary.seconds = time.monotonic() - started
             with anyio.CancelScope(shield=True):
@@ -157,6 +157,7 @@ async def _scan(
     roots: list[str],
     summary: ScanSummary,
     stop: anyio.Event | None,
+    lock: ScanLock,
 ) -> None:
     """Walk, query and write into the open scan record; set its final status."""
     scan_id = summary.scan_id
@@ -175,6 +176,7 @@ async def _scan(
         async with anyio.create_task_group() as group:
             if stop is not None:
                 group.start_soon(_cancel_when_set, stop, scope)
+            group.start_soon(lock.watch)  # a lost lock stops the scan
             budget = await run_pipeline(
                 source.__aiter__(), backend, sink, options.pipeline, summary.progress
             )
