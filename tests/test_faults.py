@@ -170,6 +170,7 @@ class Proxy:
         self.port = 0
         self._listener: socket.socket | None = None
         self._sockets: list[socket.socket] = []
+        self._frozen: set[socket.socket] = set()
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -197,14 +198,20 @@ class Proxy:
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         with suppress(OSError):
             while data := source.recv(65536):
-                sink.sendall(data)
+                if source not in self._frozen:
+                    sink.sendall(data)
         for sock in (source, sink):
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+    def freeze(self) -> None:
+        """Open connections stay open but carry nothing more, as when a server host
+        vanishes without a reset or a firewall drops the connection's state."""
+        with self._lock:
+            self._frozen.update(self._sockets)
 
     def stop(self) -> None:
         """Refuse new connections and reset every open one, as a crashed server does."""
@@ -322,6 +329,32 @@ def test_postgres_scan_that_loses_its_lock_stops_instead_of_running_unguarded(
     again = omscan("scan", str(root), "--db", pg_url, "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["files_unchanged"] == stored(pg_url, 1)
+    assert_consistent(pg_url)
+
+
+def test_postgres_connection_that_stops_answering_is_an_error_not_a_hang(
+    tmp_path: Path, pg_url: str, proxy: Proxy
+) -> None:
+    url = make_url(pg_url).set(port=proxy.port, query={"command_timeout": "3"})
+    root = tmp_path / "repo"
+    many_models(root, COUNT)
+    process = subprocess.Popen(
+        scan_command(root, url.render_as_string(hide_password=False)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for_results(pg_url, 1, process)
+    proxy.freeze()
+    started = time.monotonic()
+    _, err = process.communicate(timeout=TIMEOUT)
+    assert time.monotonic() - started < 30  # a few command timeouts, not TCP's minutes
+    assert process.returncode == 3, err
+    one_line_error(err)
+    assert "no answer from the server in time" in err or "lost the scan lock" in err
+    assert_consistent(pg_url)
+    again = omscan("scan", str(root), "--db", pg_url, "--json")
+    assert again.returncode == 0, again.stderr
     assert_consistent(pg_url)
 
 

@@ -71,9 +71,9 @@ def _run_sqlite(path: str, statement: str) -> Rows:
         conn.close()
 
 
-async def _run_postgres(dsn: str, display: str, statement: str) -> Rows:
+async def _run_postgres(dsn: str, display: str, statement: str, command_timeout: float) -> Rows:
     try:
-        conn = await asyncpg.connect(dsn, timeout=10)
+        conn = await asyncpg.connect(dsn, timeout=10, command_timeout=command_timeout)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         raise StoreError(f"database {display}: {exc}") from None
     try:
@@ -94,6 +94,8 @@ async def _run_postgres(dsn: str, display: str, statement: str) -> Rows:
                 await transaction.rollback()
     except asyncpg.ReadOnlySQLTransactionError as exc:
         raise ReadOnlyViolation(f"refused: omscan sql is read-only ({exc})") from None
+    except TimeoutError:  # the server stopped answering: a dead connection
+        raise StoreError(f"database {display}: no answer from the server in time") from None
     except (
         asyncpg.PostgresConnectionError,
         asyncpg.OperatorInterventionError,
@@ -115,5 +117,7 @@ async def run_sql(url: str | None, statement: str) -> Rows:
         if not parsed.database:
             raise StoreError("omscan sql needs a database file")
         return _run_sqlite(parsed.database, statement)
-    dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    return await _run_postgres(dsn, mask(given), statement)
+    query = dict(parsed.query)  # command_timeout is ours (asyncpg's), not a server setting
+    timeout = float(str(query.pop("command_timeout", STATEMENT_TIMEOUT_MS / 1000 + 10)))
+    dsn = parsed.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
+    return await _run_postgres(dsn, mask(given), statement, timeout)

@@ -37,6 +37,10 @@ from .schema import SETTLED_STATUSES, model_files, repositories, results, scans
 from .urls import async_url, mask, resolve
 
 CHUNK = 500  # ids per IN (...) list, well under every driver's parameter limit
+# A PostgreSQL statement with no answer for this long means a dead connection (a server
+# gone without a reset, a dropped NAT entry): fail instead of waiting for TCP to give up.
+# A URL's own ``?command_timeout=SECONDS`` wins.
+COMMAND_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -390,6 +394,8 @@ def _carry_statement(conn: AsyncConnection, scan_id: int) -> Any:
 def _reason(exc: BaseException) -> str:
     """The driver's own words, on one line, without SQLAlchemy's boilerplate."""
     inner = getattr(exc, "orig", None) or exc
+    if isinstance(inner, TimeoutError):
+        return "no answer from the server in time (connection lost?)"
     message = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
     return message
 
@@ -421,7 +427,10 @@ async def open_store(
         folder = os.path.dirname(os.path.abspath(parsed.database))
         if not os.path.isdir(folder):
             raise StoreError(f"database {mask(given)}: directory {folder} does not exist")
-    engine = create_async_engine(parsed, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql" and "command_timeout" not in parsed.query:
+        connect_args["command_timeout"] = COMMAND_TIMEOUT
+    engine = create_async_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     if parsed.get_backend_name() == "sqlite":
         busy = "timeout" not in parsed.query
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy))
