@@ -71,9 +71,9 @@ def _run_sqlite(path: str, statement: str) -> Rows:
         conn.close()
 
 
-async def _run_postgres(dsn: str, display: str, statement: str) -> Rows:
+async def _run_postgres(dsn: str, display: str, statement: str, command_timeout: float) -> Rows:
     try:
-        conn = await asyncpg.connect(dsn, timeout=10)
+        conn = await asyncpg.connect(dsn, timeout=10, command_timeout=command_timeout)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         raise StoreError(f"database {display}: {exc}") from None
     try:
@@ -82,13 +82,27 @@ async def _run_postgres(dsn: str, display: str, statement: str) -> Rows:
         try:
             await conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
             prepared = await conn.prepare(statement)
+            if not prepared.get_attributes():
+                # COPY, DO, LOCK, NOTIFY …: statements that describe no rows are not
+                # queries. COPY … TO PROGRAM/FILE runs even in a READ ONLY transaction.
+                raise ReadOnlyViolation("refused: omscan sql only runs queries that return rows")
             records = await prepared.fetch()
             columns = [attr.name for attr in prepared.get_attributes()]
             return Rows(columns, [tuple(record) for record in records])
         finally:
-            await transaction.rollback()
+            if not conn.is_closed():
+                await transaction.rollback()
     except asyncpg.ReadOnlySQLTransactionError as exc:
         raise ReadOnlyViolation(f"refused: omscan sql is read-only ({exc})") from None
+    except TimeoutError:  # the server stopped answering: a dead connection
+        raise StoreError(f"database {display}: no answer from the server in time") from None
+    except (
+        asyncpg.PostgresConnectionError,
+        asyncpg.OperatorInterventionError,
+        asyncpg.InterfaceError,
+        OSError,
+    ) as exc:  # the connection was lost meanwhile (backend terminated, server gone)
+        raise StoreError(f"database {display}: {str(exc).splitlines()[0]}") from None
     except asyncpg.PostgresError as exc:
         raise SqlError(str(exc).splitlines()[0]) from None
     finally:
@@ -103,5 +117,7 @@ async def run_sql(url: str | None, statement: str) -> Rows:
         if not parsed.database:
             raise StoreError("omscan sql needs a database file")
         return _run_sqlite(parsed.database, statement)
-    dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    return await _run_postgres(dsn, mask(given), statement)
+    query = dict(parsed.query)  # command_timeout is ours (asyncpg's), not a server setting
+    timeout = float(str(query.pop("command_timeout", STATEMENT_TIMEOUT_MS / 1000 + 10)))
+    dsn = parsed.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
+    return await _run_postgres(dsn, mask(given), statement, timeout)

@@ -16,7 +16,7 @@ import anyio
 from ..backends.base import Answer, Backend
 from ..concurrency import first_error
 from ..store import PreviousFile, ResultItem, Store
-from ..store.lock import scan_lock
+from ..store.lock import ScanLock, scan_lock
 from .pipeline import Outcome, PipelineOptions, Progress, Sink, WorkItem, run_pipeline
 from .walk import FileEntry, WalkOptions, classify, walk
 
@@ -90,9 +90,11 @@ class LocalSource:
         present = self.present[entry.root]
         previous = self.previous.get(entry.root, {})
         if entry.directory:
-            # Files below an unreadable directory are unknown, not removed.
+            # Files below an unreadable directory are unknown, not removed; the record
+            # of the directory itself stays present too, so reports show the failure.
             prefix = "" if entry.relpath == "." else entry.relpath + os.sep
             present.update(p for p in previous if p.startswith(prefix))
+            present.add(entry.relpath)
             return WorkItem(entry)
         present.add(entry.relpath)
         before = previous.get(entry.relpath)
@@ -128,7 +130,8 @@ async def run_scan(
     """
     roots = [os.path.realpath(root) for root in options.roots]
     started = time.monotonic()
-    async with scan_lock(store):
+    async with scan_lock(store) as lock:
+        await store.close_abandoned_scans()
         scan_id = await store.start_scan(
             roots,
             host=socket.gethostname(),
@@ -138,7 +141,7 @@ async def run_scan(
         )
         summary = ScanSummary(scan_id, "failed", 0.0, progress or Progress())
         try:
-            await _scan(store, backend, options, roots, summary, stop)
+            await _scan(store, backend, options, roots, summary, stop, lock)
         finally:
             summary.seconds = time.monotonic() - started
             with anyio.CancelScope(shield=True):
@@ -153,6 +156,7 @@ async def _scan(
     roots: list[str],
     summary: ScanSummary,
     stop: anyio.Event | None,
+    lock: ScanLock,
 ) -> None:
     """Walk, query and write into the open scan record; set its final status."""
     scan_id = summary.scan_id
@@ -163,6 +167,7 @@ async def _scan(
         async with anyio.create_task_group() as group:
             if stop is not None:
                 group.start_soon(cancel_when_set, stop, scope)
+            group.start_soon(lock.watch)  # a lost lock stops the scan
             budget = await run_pipeline(
                 source.__aiter__(), backend, sink, options.pipeline, summary.progress
             )

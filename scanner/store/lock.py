@@ -11,13 +11,41 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
+import anyio
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .errors import StoreError
 from .store import Store
 
 ADVISORY_KEY = 0x6F6D7363616E  # "omscan"
+WATCH_SECONDS = 1.0
+
+
+class ScanLock:
+    """The held lock. ``watch`` raises StoreError once it is lost: a PostgreSQL session
+    lock dies with its connection (backend terminated, idle timeout, network), and a
+    scan that went on without it could run alongside another one."""
+
+    def __init__(self, conn: AsyncConnection | None = None, display: str = "") -> None:
+        self._conn = conn
+        self._display = display
+
+    async def watch(self) -> None:
+        if self._conn is None:  # a file lock cannot be taken away
+            await anyio.sleep_forever()
+            return
+        while True:
+            await anyio.sleep(WATCH_SECONDS)
+            try:
+                await self._conn.scalar(text("SELECT 1"))
+                await self._conn.commit()
+            except (SQLAlchemyError, OSError):
+                raise StoreError(
+                    f"lost the scan lock on {self._display}: its database connection "
+                    "was closed; stopping"
+                ) from None
 
 
 def _holder() -> str:
@@ -25,11 +53,11 @@ def _holder() -> str:
 
 
 @asynccontextmanager
-async def scan_lock(store: Store) -> AsyncIterator[None]:
+async def scan_lock(store: Store) -> AsyncIterator[ScanLock]:
     database = store.engine.url.database
     if store.engine.url.get_backend_name() == "sqlite" and database:
         with _file_lock(f"{database}.scan-lock", store.display_url):
-            yield
+            yield ScanLock()
         return
     async with store.transaction() as _:
         pass  # reachable, with a clear error if not
@@ -39,7 +67,7 @@ async def scan_lock(store: Store) -> AsyncIterator[None]:
         if not got:
             raise StoreError(f"another scan is running on {store.display_url}; try again later")
         try:
-            yield
+            yield ScanLock(conn, store.display_url)
         finally:
             # A connection lost meanwhile (server restarted, backend terminated) took
             # its session lock with it: nothing is left to release.

@@ -34,12 +34,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from ..om import QueryResult
 from . import migrate
 from .errors import StoreError
-from .schema import SETTLED_STATUSES, model_files, repositories, results, scans
+from .schema import SETTLED_STATUSES, model_files, repositories, results, scans, work_scans
 from .urls import async_url, mask, resolve
 
 CHUNK = 500  # ids per IN (...) list, well under every driver's parameter limit
 CONNECT_TIMEOUT_S = 10
 MIGRATE_KEY = 0x6F6D7363616E + 1  # PostgreSQL advisory lock held while migrating
+# A PostgreSQL statement with no answer for this long means a dead connection (a server
+# gone without a reset, a dropped NAT entry): fail instead of waiting for TCP to give up.
+# A URL's own ``?command_timeout=SECONDS`` wins.
+COMMAND_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,21 @@ class Store:
             await self.repository_ids(conn, roots, scan_id)
             return int(scan_id)
 
+    async def close_abandoned_scans(self) -> int:
+        """Scans still ``running`` died without closing (killed, host lost): called
+        under the scan lock, which proves none of them is alive, it marks them
+        ``interrupted`` so that ``omscan scans`` stops showing them as running.
+        A distributed scan whose walk is over is alive without the lock: its workers
+        are draining the queue, and they close it."""
+        draining = select(work_scans.c.scan_id).where(work_scans.c.enqueued)
+        async with self.transaction() as conn:
+            done = await conn.execute(
+                update(scans)
+                .where(scans.c.status == "running", scans.c.id.not_in(draining))
+                .values(status="interrupted")
+            )
+            return int(done.rowcount or 0)
+
     async def finish_scan(self, scan_id: int, status: str, counts: dict[str, Any]) -> None:
         async with self.transaction() as conn:
             await conn.execute(
@@ -389,16 +408,25 @@ def _carry_statement(conn: AsyncConnection, scan_id: int) -> Any:
 def _reason(exc: BaseException) -> str:
     """The driver's own words, on one line, without SQLAlchemy's boilerplate."""
     inner = getattr(exc, "orig", None) or exc
+    if isinstance(inner, TimeoutError):
+        return "no answer from the server in time (connection lost?)"
     message = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
     return message
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+def _sqlite_pragmas(busy: bool) -> Any:
+    """Connection setup; ``busy``: wait up to 30 s for another writer's lock (a URL's
+    own ``?timeout=SECONDS`` is applied by the driver instead)."""
+
+    def setup(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        if busy:
+            cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return setup
 
 
 @asynccontextmanager
@@ -413,13 +441,16 @@ async def open_store(
         folder = os.path.dirname(os.path.abspath(parsed.database))
         if not os.path.isdir(folder):
             raise StoreError(f"database {mask(given)}: directory {folder} does not exist")
-    # asyncpg waits 60 s for an unreachable server by default; a nightly job should not.
-    connect_args = (
-        {"timeout": CONNECT_TIMEOUT_S} if parsed.get_backend_name() == "postgresql" else {}
-    )
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql":
+        # asyncpg waits 60 s for an unreachable server by default; a nightly job should not.
+        connect_args["timeout"] = CONNECT_TIMEOUT_S
+        if "command_timeout" not in parsed.query:
+            connect_args["command_timeout"] = COMMAND_TIMEOUT
     engine = create_async_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        busy = "timeout" not in parsed.query
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy))
     store = Store(engine, mask(given))
     try:
         if migrate_schema:

@@ -1,0 +1,283 @@
+"""Security promises, checked against real processes: `omscan sql` changes nothing on
+either database, nothing inside a model is ever written out or executed, and a
+database password never shows in output, errors or the store."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+from sqlalchemy.engine import make_url
+
+from scanner.backends.om import OmBackend
+from scanner.cli import cli
+from scanner.om.om2_writer import Om2Params, write_om2
+from scanner.scan.local import ScanOptions, run_scan
+from scanner.store import open_store
+
+from .test_ask import two_scans  # noqa: F401 (a fixture)
+
+# --- omscan sql cannot change anything ----------------------------------------------
+
+
+def dump(url: str) -> dict[str, Any]:
+    """Everything a statement could change: every table's rows; on PostgreSQL also the
+    sequences, large objects and advisory locks."""
+    if url.startswith("sqlite"):
+        with closing(sqlite3.connect(str(make_url(url).database))) as conn:
+            schema = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name")
+            state: dict[str, Any] = {"schema": schema.fetchall()}
+            tables = [n for t, n, _ in state["schema"] if t == "table"]
+            for name in tables:
+                state[name] = conn.execute(f'SELECT * FROM "{name}"').fetchall()
+            return state
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        names = [
+            n
+            for (n,) in conn.execute(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+                " AND table_type = 'BASE TABLE'"  # a view's rows would come in any order
+                " ORDER BY table_name"
+            )
+        ]
+        state = {"schema": names}
+        for name in names:
+            state[name] = conn.execute(f'SELECT * FROM "{name}" ORDER BY 1').fetchall()
+        state["sequences"] = conn.execute(
+            "SELECT sequencename, last_value FROM pg_sequences ORDER BY 1"
+        ).fetchall()
+        state["large_objects"] = conn.execute(
+            "SELECT COUNT(*) FROM pg_largeobject_metadata"
+        ).fetchall()
+        state["advisory_locks"] = conn.execute(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND database ="
+            " (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchall()
+        return state
+
+
+def omscan(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "scanner", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
+
+
+@pytest.fixture
+def outside() -> Iterator[Path]:
+    """A directory the database server's own user could write into, had it been asked
+    (pytest's tmp_path is private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="omscan-server-side-"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder)
+
+
+# (statement, exit code): 2 refused or invalid, 0 allowed because it changes nothing lasting
+COMMON = [
+    ("WITH x AS (UPDATE scans SET status = 'x' RETURNING id) SELECT * FROM x", 2),
+    ("EXPLAIN ANALYZE DELETE FROM results", 2),
+    ("SELECT 1; UPDATE scans SET status = 'x'", 2),
+]
+SQLITE = [
+    ("SELECT load_extension('/tmp/omscan-evil.so')", 2),  # extension loading is off
+    ("SELECT writefile('/tmp/omscan-evil', 'x')", 2),  # a shell-only function: absent
+    ("ANALYZE", 2),
+    ("REINDEX", 2),
+    ("CREATE TEMP TABLE t AS SELECT 1", 2),
+    ("PRAGMA writable_schema = 1", 2),
+    ("PRAGMA journal_mode = DELETE", 2),
+    ("DETACH DATABASE main", 2),
+    ("REPLACE INTO repositories (id, path) VALUES (1, '/x')", 2),
+]
+POSTGRES = [
+    ("SELECT setval('results_id_seq', 1000000)", 2),
+    ("COPY (SELECT 1) TO PROGRAM 'touch {outside}/program-ran'", 2),
+    ("COPY (SELECT 1) TO '{outside}/copy-written'", 2),
+    ("COPY results TO STDOUT", 2),
+    ("DO $$BEGIN DELETE FROM results; END$$", 2),
+    ("LOCK TABLE results IN ACCESS EXCLUSIVE MODE", 2),
+    ("PREPARE p AS DELETE FROM results", 2),
+    ("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", 2),
+    ("SELECT set_config('transaction_read_only', 'off', false), COUNT(*) FROM results", 2),
+    ("SELECT * FROM results FOR UPDATE", 2),
+    ("SELECT dblink_exec('dbname=x', 'DELETE FROM results')", 2),  # not installed
+    ("SELECT lo_from_bytea(0, 'x')", 0),  # rolled back with the transaction
+    ("SELECT lo_import('/etc/hostname')", 0),  # idem
+    ("SELECT pg_advisory_lock(42)", 0),  # released when the connection closes
+    ("SELECT pg_terminate_backend(pg_backend_pid())", 3),  # only itself: one line, exit 3
+]
+
+
+def test_sql_cannot_change_anything_even_by_side_effects(
+    two_scans: tuple[str, Path],  # noqa: F811
+    outside: Path,
+) -> None:
+    db, _ = two_scans
+    cases = COMMON + (SQLITE if db.startswith("sqlite") else POSTGRES)
+    before = dump(db)
+    for statement, code in cases:
+        result = omscan("sql", statement.format(outside=outside), "--db", db)
+        assert result.returncode == code, (statement, result.stdout, result.stderr)
+        if code:
+            assert result.stderr.startswith("omscan: ") and result.stderr.count("\n") == 1
+        if statement.startswith(("COPY", "DO", "LOCK", "PREPARE", "SET")):
+            assert "refused" in result.stderr, (statement, result.stderr)  # never ran
+            assert "Traceback" not in result.stderr
+        assert dump(db) == before, statement
+    assert list(outside.iterdir()) == []  # no program ran, no file was written
+    assert not Path("/tmp/omscan-evil").exists()
+
+
+# --- nothing from a model is written or executed -------------------------------------
+
+AUDIT = r"""
+import json, os, runpy, sys
+
+log = {"written": [], "dlopen": [], "exec": []}
+WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+EXEC = ("subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn", "os.system", "os.fork")
+out = os.open(os.environ.pop("OMSCAN_AUDIT_LOG"), os.O_WRONLY | os.O_CREAT, 0o600)
+
+
+def hook(event, args):
+    if event == "open":
+        path, mode, flags = args
+        if any(c in str(mode or "") for c in "wax+") or (flags or 0) & WRITE:
+            log["written"].append(str(path))
+    elif event == "ctypes.dlopen":
+        log["dlopen"].append(str(args[0]))
+    elif event in EXEC:
+        log["exec"].append(event)
+
+
+def save():
+    os.write(out, json.dumps(log).encode())
+
+
+import atexit
+
+atexit.register(save)
+sys.addaudithook(hook)
+sys.argv = ["omscan", *sys.argv[1:]]
+runpy.run_module("scanner", run_name="__main__", alter_sys=True)
+"""
+
+
+def om2_models(root: Path) -> int:
+    """OM2 archives, each carrying a `.so` kernel entry and `.o` kernels."""
+    for index in range(3):
+        path = root / f"m{index}" / "model.om"
+        path.parent.mkdir(parents=True)
+        write_om2(path, Om2Params(name=f"m{index}", work_size=1000 + index, models=2))
+    return 3
+
+
+def files_under(*folders: Path) -> set[str]:
+    return {str(Path(p) / n) for f in folders for p, _, names in os.walk(f) for n in names}
+
+
+def test_om2_kernels_are_never_written_out_or_loaded(tmp_path: Path) -> None:
+    root, tmp, db = tmp_path / "repo", tmp_path / "tmpdir", tmp_path / "omscan.db"
+    tmp.mkdir()
+    count = om2_models(root)
+    assert any(n.endswith(".so") for n in zipfile.ZipFile(root / "m0/model.om").namelist())
+    before = files_under(tmp_path)
+    log = tmp_path / "audit.json"
+    env = {**os.environ, "TMPDIR": str(tmp), "OMSCAN_AUDIT_LOG": str(log)}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # the audit is about omscan, not the .pyc cache
+    command = [sys.executable, "-c", AUDIT, "scan", str(root), "--db", f"sqlite:///{db}"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    audit = json.loads(log.read_text())
+    # None: importing ctypes opens the running interpreter itself (ctypes.pythonapi)
+    assert [lib for lib in audit["dlopen"] if lib != "None"] == []
+    assert audit["exec"] == []
+    db_files = {f"{db}{suffix}" for suffix in ("", "-wal", "-shm", "-journal", ".scan-lock")}
+    assert set(audit["written"]) <= db_files, audit["written"]
+    assert files_under(tmp_path) - before <= db_files | {str(log)}
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT status, format, work_size FROM results").fetchall()
+    assert sorted(rows) == [("ok", "om2", 1000 + i) for i in range(count)]
+
+
+@pytest.mark.asyncio
+async def test_om2_scan_works_with_every_library_loader_forbidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"a library was loaded: {args}")
+
+    for name in ("CDLL", "PyDLL"):
+        monkeypatch.setattr(ctypes, name, refuse)
+    monkeypatch.setattr(ctypes.cdll, "LoadLibrary", refuse)
+    monkeypatch.setattr(ctypes.pydll, "LoadLibrary", refuse)
+    count = om2_models(tmp_path / "repo")
+    async with open_store(f"sqlite:///{tmp_path / 'omscan.db'}") as store:
+        summary = await run_scan(store, OmBackend(), ScanOptions(roots=[str(tmp_path / "repo")]))
+    assert summary.progress.statuses == {"ok": count}
+
+
+# --- passwords never shown ------------------------------------------------------------
+
+SECRET = "s3cretpw"
+
+
+def test_database_password_never_appears_in_output_errors_or_the_store(
+    tmp_path: Path, pg_url: str
+) -> None:
+    url = make_url(pg_url).set(password=SECRET).render_as_string(hide_password=False)
+    assert SECRET in url  # trust authentication accepts it and ignores it
+    bad_name = make_url(url).set(database="omscan_no_such_db").render_as_string(False)
+    bad_port = make_url(url).set(port=1).render_as_string(hide_password=False)
+    root = tmp_path / "repo"
+    root.mkdir()
+    om2_models(root)
+    (root / "broken.om").write_bytes(b"IMOD" + bytes(300))
+    runs = [
+        (["scan", str(root), "--db", url], 1),
+        (["scan", str(root), "--db", url, "--json"], 1),
+        (["report", "--db", url], 0),
+        (["report", "--db", url, "--format", "json"], 0),
+        (["scans", "--db", url, "--format", "csv"], 0),
+        (["history", "m0/model.om", "--db", url], 0),
+        (["diff", "--db", url], 0),
+        (["sql", "SELECT * FROM scans", "--db", url, "--format", "json"], 0),
+        (["sql", "SELECT no_such_column FROM scans", "--db", url], 2),
+        (["sql", "DELETE FROM scans", "--db", url], 2),
+        (["db", "current", "--db", url], 0),
+        (["db", "upgrade", "--db", url], 0),
+    ]
+    for bad in (bad_name, bad_port):
+        runs += [
+            (["scan", str(root), "--db", bad], 3),
+            (["report", "--db", bad], 3),
+            (["scans", "--db", bad], 3),
+            (["sql", "SELECT 1", "--db", bad], 3),
+            (["db", "current", "--db", bad], 3),
+            (["db", "upgrade", "--db", bad], 3),
+        ]
+    for args, code in runs:
+        result = omscan(*args)
+        assert result.returncode == code, (args, result.stderr)
+        assert SECRET not in result.stdout + result.stderr, args
+        if code == 3:
+            assert result.stderr.startswith("omscan: database postgresql://postgres:***@")
+    from_env = omscan("scans", env={**os.environ, "OMSCAN_DB": bad_port})
+    assert from_env.returncode == 3 and SECRET not in from_env.stdout + from_env.stderr
+    in_process = CliRunner().invoke(cli, ["db", "current", "--db", bad_name])
+    assert in_process.exit_code == 3 and SECRET not in in_process.output
+    assert SECRET not in json.dumps(dump(pg_url), default=str)
