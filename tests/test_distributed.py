@@ -297,3 +297,20 @@ async def test_a_worker_queries_on_its_own_device_processes(
         assert sum(r["n"] for r in rows) == 40
         (registered,) = await store.fetch("SELECT backend, devices FROM workers")
         assert (registered["backend"], registered["devices"]) == ("acl", "[0, 1]")
+
+
+@pytest.mark.asyncio
+async def test_a_local_scan_leaves_a_draining_distributed_scan_running(
+    tmp_path: Path, pg_url: str
+) -> None:
+    many_models(tmp_path / "shared", 5)
+    many_models(tmp_path / "local", 5)
+    async with open_store(pg_url) as store:
+        queued = await enqueue_scan(store, ScanOptions(roots=[str(tmp_path / "shared")]))
+        await run_scan(store, OmBackend(), ScanOptions(roots=[str(tmp_path / "local")]))
+        (scan,) = await store.fetch("SELECT status FROM scans WHERE id = :s", s=queued.scan_id)
+        assert scan["status"] == "running"  # not taken for a killed scan
+        options = WorkerOptions(poll_seconds=0.05, exit_when_idle=True)
+        assert (await run_worker(store, OmBackend(), options)).progress.written == 5
+        (scan,) = await store.fetch("SELECT status FROM scans WHERE id = :s", s=queued.scan_id)
+        assert scan["status"] == "completed"

@@ -55,7 +55,8 @@ async def enqueue_scan(
     queue = WorkQueue(store)
     roots = [os.path.realpath(root) for root in options.roots]
     started = time.monotonic()
-    async with scan_lock(store):
+    async with scan_lock(store) as lock:
+        await store.close_abandoned_scans()
         scan_id = await store.start_scan(
             roots,
             host=socket.gethostname(),
@@ -70,6 +71,7 @@ async def enqueue_scan(
                 async with anyio.create_task_group() as group:
                     if stop is not None:
                         group.start_soon(cancel_when_set, stop, scope)
+                    group.start_soon(lock.watch)  # a lost lock stops the walk
                     await _enqueue(store, queue, options, roots, summary)
                     group.cancel_scope.cancel()
             summary.status = "interrupted" if scope.cancelled_caught else "running"
