@@ -667,13 +667,12 @@ def public_dir() -> Iterator[Path]:
 def test_unreadable_directory_is_recorded_and_its_files_not_marked_removed(
     public_dir: Path,
 ) -> None:
-    if os.geteuid() == 0:  # root reads every directory: run the scans as nobody
-        runner = _unprivileged_python()
-        assert runner is not None, "no way to run omscan as an unprivileged user"
-        command, env = runner
-    else:
-        command, env = [sys.executable], dict(os.environ)
     root, url = public_dir / "repo", f"sqlite:///{public_dir / 'omscan.db'}"
+    runner = _unprivileged_python() if os.geteuid() == 0 else ([sys.executable], dict(os.environ))
+    # Root reads every directory: the scans run as nobody, or where this checkout is out
+    # of nobody's reach, as root with the directory denied at the system call.
+    command, env = runner or ([sys.executable], dict(os.environ))
+    denied_env = env if runner else denying(root / "d7")
     many_models(root, 40)  # d0 … d19, two models each
     for path, dirs, files in os.walk(public_dir):
         for name in dirs:
@@ -681,7 +680,7 @@ def test_unreadable_directory_is_recorded_and_its_files_not_marked_removed(
         for name in files:
             os.chmod(os.path.join(path, name), 0o644)
 
-    def scan() -> subprocess.CompletedProcess[str]:
+    def scan(env: dict[str, str] = env) -> subprocess.CompletedProcess[str]:
         args = [*command, "-m", "scanner", "scan", str(root), "--db", url, "--json"]
         return subprocess.run(
             args, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
@@ -690,7 +689,7 @@ def test_unreadable_directory_is_recorded_and_its_files_not_marked_removed(
     first = scan()
     assert first.returncode == 0, first.stderr
     (root / "d7").chmod(0)  # the walk cannot list it any more
-    second = scan()
+    second = scan(denied_env)
     assert second.returncode == 1, second.stderr  # completed, with a failure to report
     summary = json.loads(second.stdout)
     assert summary["status"] == "completed" and summary["files_removed"] == 0
@@ -711,6 +710,49 @@ def test_unreadable_directory_is_recorded_and_its_files_not_marked_removed(
     assert third.returncode == 0, third.stderr
     summary = json.loads(third.stdout)
     assert (summary["files_unchanged"], summary["files_removed"]) == (40, 1)  # 1: "d7"
+
+
+def denying(directory: Path, after: int = 0) -> dict[str, str]:
+    """The environment for an omscan process that cannot list ``directory`` once it has
+    listed ``after`` others (tests/fault_inject/sitecustomize.py)."""
+    inject = str(Path(__file__).parent / "fault_inject")
+    path = os.pathsep.join(filter(None, [inject, os.environ.get("PYTHONPATH")]))
+    return {
+        **os.environ,
+        "PYTHONPATH": path,
+        "OMSCAN_FAULT_DENY": os.path.realpath(directory),
+        "OMSCAN_FAULT_AFTER": str(after),
+    }
+
+
+def test_directory_unreadable_mid_walk_is_recorded_and_nothing_is_lost(tmp_path: Path) -> None:
+    root, url = tmp_path / "repo", f"sqlite:///{tmp_path / 'omscan.db'}"
+    many_models(root, 40)  # d0 … d19: the walk lists d7 after ten others
+
+    def scan(env: dict[str, str]) -> dict[str, Any]:
+        done = subprocess.run(
+            scan_command(root, url, "--json"),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        assert done.returncode in (0, 1), done.stderr
+        return dict(json.loads(done.stdout))
+
+    assert scan(dict(os.environ))["statuses"] == {"ok": 40}
+    summary = scan(denying(root / "d7", after=5))  # readable when the walk began
+    assert summary["status"] == "completed" and summary["files_removed"] == 0
+    assert summary["statuses"] == {"unreadable": 1, "ok": 38}
+    assert query(url, "SELECT status, error FROM latest_results WHERE relpath = 'd7'") == [
+        ("unreadable", "cannot read directory: Permission denied")
+    ]
+    assert query(url, "SELECT COUNT(*) FROM model_files WHERE removed_scan_id IS NOT NULL") == [
+        (0,)
+    ]
+    again = scan(dict(os.environ))
+    assert (again["files_unchanged"], again["statuses"].get("ok")) == (40, 40)
 
 
 # --- 6. very many files ------------------------------------------------------------
