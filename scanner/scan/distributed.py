@@ -226,6 +226,8 @@ class QueueSource:
             if not claims:
                 self.summary.scans_completed += await self.queue.complete_drained()
                 if self.options.exit_when_idle and not await self.queue.pending():
+                    # Our last done marks may have landed after the check above.
+                    self.summary.scans_completed += await self.queue.complete_drained()
                     return
                 await anyio.sleep(self.options.poll_seconds)
                 continue

@@ -263,7 +263,10 @@ class WorkQueue:
 
     async def complete_drained(self) -> list[int]:
         """Close every running distributed scan whose walk is over and whose items are
-        all done. Any worker may do it; the row lock makes it happen once."""
+        all done. Any worker may do it; the row lock makes it happen once: a second
+        worker waits for it, then finds the scan no longer running. (Not SKIP LOCKED:
+        every transaction storing a result holds a key-share lock on its scan's row,
+        and skipping those would leave a drained scan running.)"""
         completed = []
         async with self.store.transaction() as conn:
             drained = await conn.execute(
@@ -271,7 +274,7 @@ class WorkQueue:
                     "SELECT q.scan_id, q.removed FROM work_scans q JOIN scans s"
                     " ON s.id = q.scan_id WHERE s.status = 'running' AND q.enqueued"
                     " AND NOT EXISTS (SELECT 1 FROM work_items w WHERE w.scan_id = q.scan_id"
-                    " AND w.state IN ('queued', 'leased')) FOR UPDATE OF s SKIP LOCKED"
+                    " AND w.state IN ('queued', 'leased')) FOR UPDATE OF s"
                 )
             )
             for scan_id, removed in drained.all():
