@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import text
 
 from scanner.om import QueryResult
 from scanner.om.result import Inventory, TensorInfo
@@ -191,3 +192,27 @@ async def test_uint64_sizes_past_bigint_are_clamped_not_fatal(db_url: str) -> No
     assert rows["huge.om"]["total_size"] == 2 * ((1 << 62) - 1)
     assert str((1 << 64) - 1) in str(rows["huge.om"]["warnings"])
     assert rows["fine.om"]["total_size"] == 3
+
+
+@pytest.mark.asyncio
+async def test_a_migration_that_fails_halfway_leaves_nothing_behind(db_url: str) -> None:
+    """Schema changes are all or nothing: a migration stopped halfway must leave neither
+    half its tables nor a wrong revision, so the next attempt simply runs again (Python's
+    sqlite3 runs DDL outside any transaction unless told otherwise)."""
+    async with open_store(db_url, migrate_schema=False) as store:
+        await store.upgrade("0001")
+        async with store.transaction() as conn:  # makes 0002's last CREATE TABLE fail
+            await conn.execute(text("CREATE TABLE work_misses (x INTEGER)"))
+        with pytest.raises(StoreError):
+            await store.upgrade()
+        assert await store.current_revision() == "0001"
+        rows = await store.fetch(
+            "SELECT name FROM sqlite_master WHERE name = 'work_scans'"
+            if db_url.startswith("sqlite")
+            else "SELECT tablename AS name FROM pg_tables WHERE tablename = 'work_scans'"
+        )
+        assert rows == []  # created before the failure, and rolled back with it
+        async with store.transaction() as conn:
+            await conn.execute(text("DROP TABLE work_misses"))
+        await store.upgrade()
+        assert await store.current_revision() == "0002"

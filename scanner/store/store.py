@@ -208,16 +208,26 @@ class Store:
     # --- schema -----------------------------------------------------------------
 
     async def upgrade(self, revision: str = "head") -> None:
-        async with self.transaction() as conn:
-            if conn.dialect.name == "postgresql":
-                # Workers on several hosts may meet a new database at once: one migrates,
-                # the others wait here and then find the schema at head.
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_KEY})
+        async with self._schema_change() as conn:
             await conn.run_sync(migrate.upgrade, revision)
 
     async def downgrade(self, revision: str) -> None:
-        async with self.transaction() as conn:
+        async with self._schema_change() as conn:
             await conn.run_sync(migrate.downgrade, revision)
+
+    @asynccontextmanager
+    async def _schema_change(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction for a whole migration, taken before anything is read: processes
+        meeting a new database at once wait for each other, then find it at head, and a
+        migration stopped halfway leaves nothing behind."""
+        async with self.transaction() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_KEY})
+            else:
+                # Python's sqlite3 runs DDL in autocommit unless a transaction is open:
+                # open it ourselves (IMMEDIATE: the write lock, up front).
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
 
     async def current_revision(self) -> str | None:
         async with self.transaction() as conn:
