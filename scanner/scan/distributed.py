@@ -33,7 +33,7 @@ from .local import (
     result_item,
     store_sink,
 )
-from .pipeline import Outcome, PipelineOptions, Progress, WorkItem, run_pipeline, skipped_answer
+from .pipeline import Outcome, PipelineOptions, Progress, WorkItem, run_pipeline, split_batch
 from .walk import FileEntry, classify
 
 ENQUEUE_BATCH = 2000
@@ -106,13 +106,9 @@ async def _enqueue(
 
     async for batch in source:
         progress.seen += len(batch)
-        for item in batch:
-            if item.carried is not None:
-                settled.append(Outcome(item.entry, None, item.carried))
-            elif item.entry.status is not None:
-                settled.append(Outcome(item.entry, skipped_answer(item.entry)))
-            else:
-                to_query.append((item.entry.root, item.entry.relpath))
+        done, queued = split_batch(batch)
+        settled.extend(done)
+        to_query.extend((item.entry.root, item.entry.relpath) for item in queued)
         if len(settled) + len(to_query) >= ENQUEUE_BATCH:
             await flush()
     await flush()

@@ -93,6 +93,21 @@ def skipped_answer(entry: FileEntry) -> Answer:
     return Answer(result, backend="walk", device=None, seconds=0.0)
 
 
+def split_batch(batch: Sequence[WorkItem]) -> tuple[list[Outcome], list[WorkItem]]:
+    """The items settled without a read (carried, or recorded as skipped), and those
+    that need a query."""
+    settled: list[Outcome] = []
+    to_query: list[WorkItem] = []
+    for item in batch:
+        if item.carried is not None:
+            settled.append(Outcome(item.entry, None, item.carried))
+        elif item.entry.status is not None:
+            settled.append(Outcome(item.entry, skipped_answer(item.entry)))
+        else:
+            to_query.append(item)
+    return settled, to_query
+
+
 async def run_pipeline(
     source: AsyncIterator[Sequence[WorkItem]],
     backend: Backend,
@@ -115,15 +130,7 @@ async def run_pipeline(
         async with to_read_tx, direct:
             async for batch in source:
                 progress.seen += len(batch)
-                to_read: list[WorkItem] = []
-                settled: list[Outcome] = []
-                for item in batch:
-                    if item.carried is not None:
-                        settled.append(Outcome(item.entry, None, item.carried))
-                    elif item.entry.status is not None:
-                        settled.append(Outcome(item.entry, skipped_answer(item.entry)))
-                    else:
-                        to_read.append(item)
+                settled, to_read = split_batch(batch)
                 for start in range(0, len(to_read), backend.chunk):
                     await to_read_tx.send(to_read[start : start + backend.chunk])
                 if settled:
