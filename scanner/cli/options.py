@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import anyio
 import click
 
+from ..concurrency import first_error
 from ..store import DEFAULT_URL, StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_RUN = 0, 1, 2, 3
@@ -31,6 +33,30 @@ def run_store_job(job: Callable[..., Awaitable[T]], *args: Any) -> T:
     except StoreError as exc:
         click.echo(f"omscan: {exc}", err=True)
         sys.exit(EXIT_NOT_RUN)
+
+
+async def until_signalled(
+    job: Callable[[anyio.Event], Awaitable[T]], *beside: Callable[[], Coroutine[Any, Any, None]]
+) -> T:
+    """``job(stop)``, with SIGINT and SIGTERM setting ``stop`` so that the job winds down
+    and writes what it has; the ``beside`` tasks (a progress line) run until it returns."""
+    stop = anyio.Event()
+    with first_error():
+        async with anyio.create_task_group() as group:
+            group.start_soon(_stop_on_signal, stop)
+            for task in beside:
+                group.start_soon(task)
+            result = await job(stop)
+            group.cancel_scope.cancel()
+    return result
+
+
+async def _stop_on_signal(stop: anyio.Event) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            click.echo(f"omscan: {signal.Signals(signum).name}: finishing what is done", err=True)
+            stop.set()
+            return
 
 
 def backend_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from collections.abc import Sequence
+from functools import partial
 
 import anyio
 import click
@@ -13,7 +13,6 @@ from rich.console import Console
 
 from ..backends.acl import BackendError
 from ..backends.select import open_backend
-from ..concurrency import first_error
 from ..scan.local import ScanOptions, ScanSummary, run_scan
 from ..scan.pipeline import PipelineOptions, Progress
 from ..scan.walk import WalkOptions
@@ -27,6 +26,7 @@ from .options import (
     db_option,
     parse_devices,
     run_store_job,
+    until_signalled,
 )
 from .progress import show_progress
 
@@ -121,24 +121,17 @@ def scan(
     progress = Progress()
 
     async def main() -> ScanSummary:
-        stop = anyio.Event()
         async with (
             open_store(db) as store,
-            open_backend(backend, device_ids, timeout, verify) as (
-                chosen,
-                used_devices,
-            ),
+            open_backend(backend, device_ids, timeout, verify) as (chosen, used_devices),
         ):
-            with first_error():
-                async with anyio.create_task_group() as group:
-                    group.start_soon(_stop_on_signal, stop)
-                    if console.is_terminal:
-                        group.start_soon(show_progress, progress, console)
-                    summary = await run_scan(
-                        store, chosen, options, devices=used_devices, progress=progress, stop=stop
-                    )
-                    group.cancel_scope.cancel()
-            return summary
+            beside = [partial(show_progress, progress, console)] if console.is_terminal else []
+            return await until_signalled(
+                lambda stop: run_scan(
+                    store, chosen, options, devices=used_devices, progress=progress, stop=stop
+                ),
+                *beside,
+            )
 
     try:
         summary = anyio.run(main)
@@ -154,27 +147,13 @@ def scan(
     sys.exit(EXIT_FAILED if summary.failed else EXIT_OK)
 
 
-async def _stop_on_signal(stop: anyio.Event) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            click.echo(f"omscan: {signal.Signals(signum).name}: finishing what is done", err=True)
-            stop.set()
-            return
-
-
 def _queue_scan(db: str | None, options: ScanOptions, as_json: bool) -> None:
     """`scan --distributed`: the walk here, the queries on the workers."""
     from ..scan.distributed import enqueue_scan  # the work queue: PostgreSQL only
 
     async def main() -> ScanSummary:
-        stop = anyio.Event()
         async with open_store(db) as store:
-            with first_error():
-                async with anyio.create_task_group() as group:
-                    group.start_soon(_stop_on_signal, stop)
-                    summary = await enqueue_scan(store, options, stop=stop)
-                    group.cancel_scope.cancel()
-            return summary
+            return await until_signalled(lambda stop: enqueue_scan(store, options, stop=stop))
 
     summary = run_store_job(main)
     data = summary.to_dict() | {"files_queued": summary.extra.get("queued", 0)}

@@ -12,7 +12,6 @@ import click
 
 from ..backends.acl import BackendError
 from ..backends.select import open_backend
-from ..concurrency import first_error
 from ..scan.distributed import WorkerOptions, WorkerSummary, run_worker
 from ..store import StoreError, open_store
 from ..store.queue import scan_progress
@@ -24,9 +23,9 @@ from .options import (
     db_option,
     parse_devices,
     run_store_job,
+    until_signalled,
 )
 from .output import render
-from .scan import _stop_on_signal
 
 
 @click.command()
@@ -80,17 +79,13 @@ def worker(
     )
 
     async def main() -> WorkerSummary:
-        stop = anyio.Event()
         async with (
             open_store(db) as store,
             open_backend(backend, parse_devices(devices), timeout, verify=False) as (chosen, used),
         ):
-            with first_error():
-                async with anyio.create_task_group() as group:
-                    group.start_soon(_stop_on_signal, stop)
-                    summary = await run_worker(store, chosen, options, devices=used, stop=stop)
-                    group.cancel_scope.cancel()
-            return summary
+            return await until_signalled(
+                lambda stop: run_worker(store, chosen, options, devices=used, stop=stop)
+            )
 
     try:
         summary = anyio.run(main)
