@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,13 @@ import pytest
 from click.testing import CliRunner
 
 from scanner.backends.acl import AclBackend
+from scanner.backends.base import Backend
 from scanner.backends.om import OmBackend
 from scanner.cli import cli
 from scanner.demo import make_demo
-from scanner.scan.distributed import WorkerOptions, enqueue_scan, run_worker
+from scanner.scan.distributed import WorkerOptions, WorkerSummary, enqueue_scan, run_worker
 from scanner.scan.local import ScanOptions, run_scan
-from scanner.store import open_store
+from scanner.store import Store, open_store
 from scanner.store.queue import MAX_EXPIRED, Miss, WorkQueue
 
 from .acl_double import install
@@ -77,6 +78,14 @@ def enqueue(url: str, root: Path) -> dict[str, Any]:
     result = CliRunner().invoke(cli, ["scan", "--distributed", str(root), "--db", url, "--json"])
     assert result.exit_code == 0, result.output
     return dict(json.loads(result.output))
+
+
+async def drain(
+    store: Store, backend: Backend | None = None, devices: Sequence[int] = (), host: str = "test"
+) -> WorkerSummary:
+    """One worker, in this process, until the queue is empty."""
+    options = WorkerOptions(host=host, poll_seconds=0.05, exit_when_idle=True)
+    return await run_worker(store, backend or OmBackend(), options, devices=devices)
 
 
 def scan_status(url: str, scan_id: int) -> str:
@@ -218,8 +227,7 @@ async def test_a_file_no_host_can_see_is_recorded_naming_each_host(
     async with open_store(pg_url) as store:
         summary = await enqueue_scan(store, ScanOptions(roots=[str(root)]))
         (root / "d0" / "m0.om").unlink()
-        options = WorkerOptions(host="only", poll_seconds=0.05, exit_when_idle=True)
-        worker = await run_worker(store, OmBackend(), options)
+        worker = await drain(store, host="only")
         assert worker.progress.statuses == {"ok": 2, "unreadable": 1}
         (row,) = await store.fetch(
             "SELECT status, error FROM latest_results WHERE relpath = :p", p="d0/m0.om"
@@ -243,8 +251,7 @@ async def test_a_file_whose_leases_keep_running_out_is_given_up(
         for _ in range(MAX_EXPIRED):  # claimed, then the lease runs out: a worker died on it
             assert len(await queue.claim(lost, "lost", 10)) == 1
             await anyio.sleep(0.1)
-        options = WorkerOptions(host="next", poll_seconds=0.05, exit_when_idle=True)
-        worker = await run_worker(store, OmBackend(), options)
+        worker = await drain(store, host="next")
         assert worker.progress.statuses == {"abandoned": 1}
         (row,) = await store.fetch("SELECT status, error FROM latest_results")
         assert row["error"].startswith(f"given up: {MAX_EXPIRED} workers lost their lease")
@@ -258,8 +265,7 @@ async def test_distributed_and_local_scans_store_the_same_answers(
     columns = "relpath, status, ret, work_size, weight_size, model_name, error"
     async with open_store(pg_url) as store:
         await enqueue_scan(store, ScanOptions(roots=[str(tmp_path / "demo")]))
-        options = WorkerOptions(poll_seconds=0.05, exit_when_idle=True)
-        await run_worker(store, OmBackend(), options)
+        await drain(store)
         distributed = await store.fetch(f"SELECT {columns} FROM latest_results ORDER BY relpath")
     async with open_store(f"sqlite:///{tmp_path / 'local.db'}") as store:
         await run_scan(store, OmBackend(), ScanOptions(roots=[str(tmp_path / "demo")]))
@@ -286,8 +292,7 @@ async def test_a_worker_queries_on_its_own_device_processes(
     async with open_store(pg_url) as store:
         await enqueue_scan(store, ScanOptions(roots=[str(root)]))
         async with AclBackend([0, 1], timeout=30) as backend:
-            options = WorkerOptions(poll_seconds=0.05, exit_when_idle=True)
-            worker = await run_worker(store, backend, options, devices=[0, 1])
+            worker = await drain(store, backend, devices=[0, 1])
         assert worker.progress.statuses == {"ok": 40}
         rows = await store.fetch(
             "SELECT backend, npu_device, count(*) AS n FROM latest_results"
@@ -310,7 +315,6 @@ async def test_a_local_scan_leaves_a_draining_distributed_scan_running(
         await run_scan(store, OmBackend(), ScanOptions(roots=[str(tmp_path / "local")]))
         (scan,) = await store.fetch("SELECT status FROM scans WHERE id = :s", s=queued.scan_id)
         assert scan["status"] == "running"  # not taken for a killed scan
-        options = WorkerOptions(poll_seconds=0.05, exit_when_idle=True)
-        assert (await run_worker(store, OmBackend(), options)).progress.written == 5
+        assert (await drain(store)).progress.written == 5
         (scan,) = await store.fetch("SELECT status FROM scans WHERE id = :s", s=queued.scan_id)
         assert scan["status"] == "completed"

@@ -54,6 +54,13 @@ def scan_command(root: Path, url: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "scanner", "scan", str(root), "--db", url, *extra]
 
 
+def start_scan(root: Path, url: str) -> subprocess.Popen[str]:
+    """An `omscan scan` running in the background, its output captured."""
+    return subprocess.Popen(
+        scan_command(root, url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
 def omscan(*args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "scanner", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
@@ -132,9 +139,7 @@ def test_sigkill_mid_scan_loses_nothing_and_the_next_run_carries_it(
     """SIGKILL leaves no chance to clean up: what was committed stays, once."""
     root = tmp_path / "repo"
     many_models(root, COUNT)
-    process = subprocess.Popen(
-        scan_command(root, db_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    process = start_scan(root, db_url)
     wait_for_results(db_url, 1, process)
     process.kill()
     process.communicate(timeout=TIMEOUT)
@@ -277,9 +282,7 @@ def test_postgres_backends_terminated_mid_scan(tmp_path: Path, pg_url: str) -> N
     before = _scan_before(tmp_path, pg_url)
     root = tmp_path / "repo"
     many_models(root, COUNT)
-    process = subprocess.Popen(
-        scan_command(root, pg_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    process = start_scan(root, pg_url)
     wait_for_results(pg_url, 2, process)
     with psycopg.connect(pg_url, autocommit=True) as admin:
         for _ in range(3):  # a few times, so that one lands inside a batch
@@ -298,9 +301,7 @@ def test_postgres_server_stopped_and_started_again_mid_scan(
     before = _scan_before(tmp_path, url)
     root = tmp_path / "repo"
     many_models(root, COUNT)
-    process = subprocess.Popen(
-        scan_command(root, url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    process = start_scan(root, url)
     wait_for_results(pg_url, 2, process)
     proxy.stop()
     time.sleep(1.0)
@@ -315,9 +316,7 @@ def test_postgres_scan_that_loses_its_lock_stops_instead_of_running_unguarded(
     the scan must not go on unguarded, alongside a second one."""
     root = tmp_path / "repo"
     many_models(root, COUNT)
-    process = subprocess.Popen(
-        scan_command(root, pg_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    process = start_scan(root, pg_url)
     wait_for_results(pg_url, 1, process)
     with psycopg.connect(pg_url, autocommit=True) as admin:
         (killed,) = admin.execute(
@@ -343,12 +342,7 @@ def test_postgres_connection_that_stops_answering_is_an_error_not_a_hang(
     url = make_url(pg_url).set(port=proxy.port, query={"command_timeout": "3"})
     root = tmp_path / "repo"
     many_models(root, COUNT)
-    process = subprocess.Popen(
-        scan_command(root, url.render_as_string(hide_password=False)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_scan(root, url.render_as_string(hide_password=False))
     wait_for_results(pg_url, 1, process)
     proxy.freeze()
     started = time.monotonic()
@@ -410,12 +404,7 @@ def test_sqlite_write_lock_released_in_time_lets_the_scan_finish(tmp_path: Path)
     assert omscan("scan", str(root), "--db", f"sqlite:///{db}").returncode == 0
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
-    process = subprocess.Popen(
-        scan_command(root, f"sqlite:///{db}"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_scan(root, f"sqlite:///{db}")
     time.sleep(2)
     assert process.poll() is None  # still waiting for the lock
     holder.execute("ROLLBACK")
