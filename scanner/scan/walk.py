@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import functools
 import os
 import re
 import stat
@@ -50,24 +49,28 @@ class WalkOptions:
     follow_outside: bool = False  # follow symlinks that leave the roots
 
 
-@functools.lru_cache(maxsize=64)
-def _pattern(globs: tuple[str, ...]) -> re.Pattern[str] | None:
+def _pattern(globs: Sequence[str]) -> re.Pattern[str] | None:
     """One regular expression for a list of globs (fnmatch's own translation)."""
     if not globs:
         return None
     return re.compile("|".join(f"(?:{fnmatch.translate(os.path.normcase(g))})" for g in globs))
 
 
-def _matches(relpath: str, options: WalkOptions) -> bool:
-    """A glob matches the path inside the root or the file name alone."""
-    name = os.path.basename(relpath)
-    include = _pattern(tuple(options.include))
-    exclude = _pattern(tuple(options.exclude))
+class _Matcher:
+    """Whether a file is wanted: an include glob matches the path inside the root or the
+    file name alone, and no exclude glob does. Compiled once per walk."""
 
-    def hit(pattern: re.Pattern[str] | None) -> bool:
-        return pattern is not None and bool(pattern.match(relpath) or pattern.match(name))
+    def __init__(self, options: WalkOptions) -> None:
+        self.include = _pattern(options.include)
+        self.exclude = _pattern(options.exclude)
 
-    return hit(include) and not hit(exclude)
+    def __call__(self, relpath: str) -> bool:
+        name = os.path.basename(relpath)
+
+        def hit(pattern: re.Pattern[str] | None) -> bool:
+            return pattern is not None and bool(pattern.match(relpath) or pattern.match(name))
+
+        return hit(self.include) and not hit(self.exclude)
 
 
 def _inside(path: str, roots: Sequence[str]) -> bool:
@@ -80,14 +83,16 @@ def walk(roots: Sequence[str], options: WalkOptions) -> Iterator[FileEntry]:
     real_roots = [os.path.realpath(root) for root in roots]
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[tuple[int, int]] = set()
+    matches = _Matcher(options)
     for root in real_roots:
-        yield from _walk_root(root, real_roots, options, seen_dirs, seen_files)
+        yield from _walk_root(root, real_roots, options, matches, seen_dirs, seen_files)
 
 
 def _walk_root(
     root: str,
     roots: Sequence[str],
     options: WalkOptions,
+    matches: _Matcher,
     seen_dirs: set[tuple[int, int]],
     seen_files: set[tuple[int, int]],
 ) -> Iterator[FileEntry]:
@@ -119,7 +124,7 @@ def _walk_root(
             try:
                 info = entry.stat()
             except OSError as exc:
-                if _matches(relpath, options):
+                if matches(relpath):
                     yield FileEntry(root, relpath, status="unreadable", error=_why(exc, "file"))
                 continue
             if stat.S_ISDIR(info.st_mode):
@@ -127,7 +132,7 @@ def _walk_root(
                     subdirs.append(relpath)
             elif (
                 stat.S_ISREG(info.st_mode)
-                and _matches(relpath, options)
+                and matches(relpath)
                 and (info.st_dev, info.st_ino) not in seen_files
             ):
                 seen_files.add((info.st_dev, info.st_ino))
