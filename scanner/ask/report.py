@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..store import Store
+from ..store.schema import NOT_FAILURES
 
 COLUMNS = [
     "repository",
@@ -26,7 +27,6 @@ SORTS = {
     "weight": "weight_size DESC",
     "path": "repository, relpath",
 }
-NOT_FAILED = ("ok", "lfs_pointer", "empty")
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ async def report(store: Store, wanted: ReportFilter) -> list[dict[str, Any]]:
         clauses.append("soc_version = :soc")
         params["soc"] = wanted.soc
     if wanted.failed:
-        clauses.append("status NOT IN ('ok', 'lfs_pointer', 'empty')")
+        clauses.append(f"status NOT IN ({', '.join(repr(s) for s in NOT_FAILURES)})")
     if wanted.repo:
         clauses.append("repository LIKE :repo")
         params["repo"] = f"%{wanted.repo}%"

@@ -21,6 +21,7 @@ from ..backends.base import Answer, Backend, Loaded
 from ..concurrency import first_error
 from ..om import QueryResult
 from ..store import PreviousFile
+from ..store.schema import NOT_FAILURES
 from .budget import ByteBudget
 from .walk import FileEntry
 
@@ -46,7 +47,6 @@ class Outcome:
         return self.carried.status
 
 
-NOT_FAILURES = {"ok", "lfs_pointer", "empty"}  # placeholders are recorded, not failed
 _Loaded = tuple[FileEntry, Loaded, int]  # a file, its bytes in memory, budget taken
 
 

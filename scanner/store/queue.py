@@ -20,11 +20,10 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from .errors import StoreError
-from .schema import results, scans, work_items, work_misses, work_scans, workers
+from .schema import NOT_FAILURES, results, scans, work_items, work_misses, work_scans, workers
 from .store import Store
 
 MAX_EXPIRED = 3  # leases of one item that may run out before it is given up
-NOT_FAILURES = ("ok", "lfs_pointer", "empty")
 
 # Leases that ran out (their worker died or hung) return their items to the queue.
 _REQUEUE_EXPIRED = text(
@@ -57,6 +56,9 @@ _CLAIM = text(
     RETURNING w.id, w.scan_id, r.path, w.relpath, w.expired
     """
 )
+
+# An item handed back: anyone may claim it again.
+_BACK_IN_QUEUE = {"state": "queued", "lease_owner": None, "lease_expires_at": None}
 
 # Another live worker, on a host that has not yet failed to see the item's file.
 _OTHER_HOST_LIVE = text(
@@ -180,7 +182,7 @@ class WorkQueue:
             await conn.execute(
                 update(work_items)
                 .where(work_items.c.lease_owner == worker_id, work_items.c.state == "leased")
-                .values(state="queued", lease_owner=None, lease_expires_at=None)
+                .values(**_BACK_IN_QUEUE)
             )
             await conn.execute(
                 update(workers).where(workers.c.id == worker_id).values(stopped_at=func.now())
@@ -210,9 +212,7 @@ class WorkQueue:
                 )
                 if other:
                     await conn.execute(
-                        update(work_items)
-                        .where(work_items.c.id == item)
-                        .values(state="queued", lease_owner=None, lease_expires_at=None)
+                        update(work_items).where(work_items.c.id == item).values(**_BACK_IN_QUEUE)
                     )
                 else:
                     final.append(miss)

@@ -97,6 +97,8 @@ results = Table(
 
 # Outcomes that are final for unchanged bytes; others (unreadable, timeout, …) are retried.
 SETTLED_STATUSES = ("ok", "failed", "lfs_pointer", "empty")
+# Outcomes that are not failures: placeholders are recorded, not failed.
+NOT_FAILURES = ("ok", "lfs_pointer", "empty")
 
 # --- the work queue of distributed scans (PostgreSQL) ---------------------------------
 
