@@ -201,7 +201,9 @@ class WorkQueue:
         """Record that ``host`` cannot see these files. Each goes back to the queue for
         hosts that have not tried it; those no other live host can try are returned,
         for the caller to record as unreadable."""
-        final = []
+        final: list[Miss] = []
+        if not misses:  # the usual case: no transaction for nothing on every claim
+            return final
         async with self.store.transaction() as conn:
             for miss in misses:
                 item = miss.claim.item_id
