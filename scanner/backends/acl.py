@@ -24,7 +24,7 @@ from ..concurrency import first_error
 from ..om import QueryResult, error_name, query_bytes
 from ..scan.walk import FileEntry
 from .acl_worker import serve
-from .base import Answer, Loaded
+from .base import Answer, Loaded, query_each
 from .shm import ModelBuffer, ReadFailed, load_model
 
 STARTUP_SECONDS = 120.0
@@ -186,6 +186,9 @@ class AclBackend:
         except ReadFailed as exc:
             fault = "unreadable" if str(exc).startswith("cannot read") else "changed"
             return Answer(QueryResult(ret=None, fault=fault, error=str(exc)), self.name, None, 0.0)
+
+    async def query_chunk(self, items: Sequence[tuple[FileEntry, Loaded]]) -> list[Answer]:
+        return await query_each(self, items)
 
     async def query(self, entry: FileEntry, loaded: Loaded) -> Answer:
         assert isinstance(loaded, ModelBuffer)

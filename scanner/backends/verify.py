@@ -4,10 +4,11 @@ record where they disagree (the answer stored is the primary's)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 from ..scan.walk import FileEntry
-from .base import Answer, Backend, Loaded
+from .base import Answer, Backend, Loaded, query_each
 from .om import answer_file
 
 
@@ -28,6 +29,9 @@ class VerifyingBackend:
 
     async def load(self, entry: FileEntry) -> Loaded | Answer:
         return await self.primary.load(entry)
+
+    async def query_chunk(self, items: Sequence[tuple[FileEntry, Loaded]]) -> list[Answer]:
+        return await query_each(self, items)
 
     async def query(self, entry: FileEntry, loaded: Loaded) -> Answer:
         answer = await self.primary.query(entry, loaded)

@@ -3,8 +3,8 @@
 Callers (the scan, the CLI, the acl test double) rely on the reader raising nothing
 but :class:`ReaderError`: an :class:`OmError` carries the exact code
 `aclmdlQuerySizeFromMem` would return; a :class:`FileAccessError` means the bytes never
-reached the query; :class:`QueryTimeout` and :class:`QueryAborted` mean the caller's
-deadline passed or it asked the query to stop (see deadline.py).
+reached the query; a :class:`QueryTimeout` means the caller's deadline passed first
+(see deadline.py).
 """
 
 from __future__ import annotations
@@ -57,7 +57,3 @@ class FileAccessError(ReaderError):
 
 class QueryTimeout(ReaderError):
     """The caller's deadline passed before the answer: the model has none (yet)."""
-
-
-class QueryAborted(ReaderError):
-    """The caller asked the query to stop (a scan winding down on Ctrl-C or SIGTERM)."""

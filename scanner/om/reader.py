@@ -3,8 +3,7 @@
 Both return a :class:`QueryResult` whatever the model holds; a path that cannot be
 read gives ``ret=None`` and the reason, a query past its deadline ``ret=None`` with
 fault ``timeout``. Only :class:`ReaderError` subclasses are caught here, so a bug in the
-reader still surfaces as a bug; :class:`QueryAborted` is left to the caller that set
-the abort flag.
+reader still surfaces as a bug (and what a deadline's ``stop`` raises reaches its caller).
 """
 
 from __future__ import annotations
