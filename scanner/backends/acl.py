@@ -25,6 +25,7 @@ from ..om import QueryResult, error_name, query_bytes
 from ..scan.walk import FileEntry
 from .acl_worker import serve
 from .base import Answer, Loaded, query_each
+from .om import reader_deadline
 from .shm import ModelBuffer, ReadFailed, load_model
 
 STARTUP_SECONDS = 120.0
@@ -208,14 +209,18 @@ class AclBackend:
             worker.kill()
             raise
         self._idle_tx.send_nowait(worker)
-        result = await anyio.to_thread.run_sync(partial(_with_inventory, loaded, ret, work, weight))
+        result = await anyio.to_thread.run_sync(
+            partial(_with_inventory, loaded, ret, work, weight, self.timeout)
+        )
         return Answer(result, self.name, worker.device, time.perf_counter() - start)
 
 
-def _with_inventory(buffer: ModelBuffer, ret: int, work: int, weight: int) -> QueryResult:
+def _with_inventory(
+    buffer: ModelBuffer, ret: int, work: int, weight: int, timeout: float
+) -> QueryResult:
     """The device's numbers, with the metadata (inventory, why a model is dynamic) that
-    only our reader gives, read from the same bytes."""
-    ours = query_bytes(buffer.view, inventory=True)
+    only our reader gives, read from the same bytes (within ``timeout``, or none)."""
+    ours = query_bytes(buffer.view, inventory=True, deadline=reader_deadline(timeout))
     answer = QueryResult(
         ret=ret,
         error=None if ret == 0 else f"aclmdlQuerySizeFromMem returned {error_name(ret)}",

@@ -25,6 +25,12 @@ class _NothingLoaded:
 NOTHING = _NothingLoaded()
 
 
+def reader_deadline(timeout: float | None) -> Deadline:
+    """For our reader in an anyio worker thread: ``timeout`` seconds for the model, and
+    the scan's cancellation (Ctrl-C, SIGTERM) raised inside the reader's loops."""
+    return Deadline(timeout, anyio.from_thread.check_cancelled)
+
+
 def answer_file(entry: FileEntry, deadline: Deadline = NO_DEADLINE) -> QueryResult:
     """Query the file, then make sure it is still the file the walk saw: an answer for
     bytes that changed under us is recorded as ``changed``, never stored as a size."""
@@ -48,7 +54,9 @@ class OmBackend:
     through the reader's Deadline, both ``timeout`` per model (past it the model is
     recorded as ``timeout`` and the chunk goes on) and the scan's cancellation (the
     chunk stops within one bounded step of the reader). One slot: queries are
-    CPU-bound Python, and more threads only add GIL contention."""
+    CPU-bound Python, and more threads only add GIL contention. A model whose query
+    raises anything but the reader's own errors (a bug, MemoryError) is recorded as
+    ``worker_crashed`` with the exception, as a crashed device worker would be."""
 
     name = "om"
     query_slots = 1
@@ -75,7 +83,16 @@ class OmBackend:
         answers = []
         for entry in entries:
             start = time.perf_counter()
-            deadline = Deadline(self.timeout, anyio.from_thread.check_cancelled)
-            result = answer_file(entry, deadline)
+            try:
+                result = answer_file(entry, reader_deadline(self.timeout))
+            except Exception as exc:  # a reader bug costs its model, never the scan
+                result = QueryResult(
+                    ret=None, fault="worker_crashed", error=f"reader failed: {_describe(exc)}"
+                )
             answers.append(Answer(result, self.name, None, time.perf_counter() - start))
         return answers
+
+
+def _describe(exc: Exception) -> str:
+    text = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -22,7 +22,7 @@ async def open_backend(
         yield OmBackend(timeout), []
         return
     async with open_acl(devices, timeout) as (backend, used):
-        yield (VerifyingBackend(backend) if verify else backend), used
+        yield (VerifyingBackend(backend, timeout) if verify else backend), used
 
 
 @asynccontextmanager
