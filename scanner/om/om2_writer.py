@@ -4,7 +4,9 @@ For tests, benchmarks and demo trees. Entries follow GE's layout and order
 (``om2_package_contants.h``, ``Om2ZipSaver::Save``): manifest, runtime, constants and
 their config, kernels, model metadata. JSON is stored uncompressed as GE writes it unless
 ``compress_json``; the constants are zeros, stored, and written to a path as holes, so a
-1 GiB archive costs no disk.
+1 GiB archive costs no disk. ``hostile_om2`` builds, from raw ZIP records (``raw_archive``:
+shared members, zip64 counts — what zipfile will not write), the archives that the
+reader's bounds are for.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal, Protocol
+
+from .om2 import JSON_LIMIT
 
 Defect = Literal[
     "none",
@@ -235,6 +239,12 @@ class Payload:
         data = packer.compress(content) + packer.flush()
         return cls(data, len(content), zlib.crc32(content), zipfile.ZIP_DEFLATED)
 
+    @property
+    def described(self) -> tuple[int, int, int, int, int, int]:
+        """What a local header and a directory record both say of the data: method,
+        time, date, CRC, stored and uncompressed sizes."""
+        return (self.method, 0, _DOS_DATE, self.crc, len(self.data), self.size)
+
     @classmethod
     def store(cls, content: bytes) -> Payload:
         return cls(content, len(content), zlib.crc32(content), zipfile.ZIP_STORED)
@@ -252,21 +262,7 @@ def raw_archive(
     for name, payload in members:
         offsets.append(out.tell())
         raw = name.encode()
-        out.write(
-            _LOCAL.pack(
-                0x04034B50,
-                20,
-                0,
-                payload.method,
-                0,
-                _DOS_DATE,
-                payload.crc,
-                len(payload.data),
-                payload.size,
-                len(raw),
-                0,
-            )
-        )
+        out.write(_LOCAL.pack(0x04034B50, 20, 0, *payload.described, len(raw), 0))
         out.write(raw)
         out.write(payload.data)
     start = out.tell()
@@ -274,27 +270,8 @@ def raw_archive(
     for name, index in records:
         payload = members[index][1]
         raw = name.encode()
-        out.write(
-            _CENTRAL.pack(
-                0x02014B50,
-                20,
-                20,
-                0,
-                payload.method,
-                0,
-                _DOS_DATE,
-                payload.crc,
-                len(payload.data),
-                payload.size,
-                len(raw),
-                0,
-                0,
-                0,
-                0,
-                0,
-                offsets[index],
-            )
-        )
+        record = (*payload.described, len(raw), 0, 0, 0, 0, 0, offsets[index])
+        out.write(_CENTRAL.pack(0x02014B50, 20, 20, 0, *record))
         out.write(raw)
     end = out.tell()
     count = len(records)
@@ -317,7 +294,7 @@ Hostile = Literal[
     "many_entries",  # hundreds of thousands of tiny entries (zip64)
 ]
 HOSTILE_SHAPES: tuple[Hostile, ...] = Hostile.__args__  # type: ignore[attr-defined]
-JUST_UNDER = (16 << 20) - 1  # the reader's per-entry JSON limit, less one
+JUST_UNDER = JSON_LIMIT - 1
 
 
 def _filled(head: bytes, unit: bytes, tail: bytes, size: int) -> bytes:
