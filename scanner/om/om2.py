@@ -30,8 +30,8 @@ the deviations, each named in the reason:
 - two entries the query reads whose byte ranges (local header to end of data) overlap:
   a damaged archive, whose only use is to make one member count many times.
 
-Time is the caller's: ``deadline`` is checked per directory entry, per inflated chunk
-and before each parse.
+Time is the caller's: ``deadline`` is checked every 1,024 directory entries, per
+inflated chunk and before each parse.
 """
 
 from __future__ import annotations
@@ -148,7 +148,8 @@ def query_om2(
             if work is None:
                 raise OmError(GE_FAILURE, f"{_shown(info.filename)}: no work_size GE can read")
             work_size = work
-            first_meta = meta if metas == 0 else first_meta  # the inventory's; others go
+            if metas == 0:
+                first_meta = meta  # the inventory's; the others are dropped once read
             metas += 1
         elif info.filename.endswith(CONSTANTS_SUFFIX):
             # GE ignores a missing or unconvertible value: the previous one stands.
