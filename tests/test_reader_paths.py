@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from scanner.om import AclError, PartitionInfo, query_bytes, query_path
 from scanner.om.deadline import Deadline
+from scanner.om.inventory import MODEL_DEF_LIMIT
 from scanner.om.layout import LISTED_PARTITIONS, MODEL_DEF, TASK_INFO, WEIGHTS_DATA
 from scanner.om.result import PartitionTotal
 from scanner.om.writer import (
@@ -358,3 +359,17 @@ def test_the_walk_sums_each_submodels_first_weights(
         handle.write(data)
         handle.flush()
         assert query_path(handle.name, inventory=True) == result
+
+
+def test_a_model_def_too_large_to_decode_is_a_warning(tmp_path: Path) -> None:
+    """Metadata only: the inventory does not read a MODEL_DEF past its limit (a hole here)."""
+    spec = model()
+    spec.submodels[0][0] = Blob(MODEL_DEF, zeros=MODEL_DEF_LIMIT + 1)
+    write_om(tmp_path / "big.om", spec)
+    result = query_path(tmp_path / "big.om", inventory=True)
+    assert (result.ret, result.work_size, result.weight_size) == (0, 7_000_000, 5000)
+    assert result.inventory is not None and result.bytes_read < 4096
+    assert result.inventory.warnings == (
+        f"MODEL_DEF of {MODEL_DEF_LIMIT + 1:,} bytes not decoded "
+        f"(over omscan's {MODEL_DEF_LIMIT:,}-byte limit for metadata)",
+    )
