@@ -3,9 +3,9 @@ million sub-models stores, and how soon a scan stuck in an endless model stops.
 
     python scripts/bench_hostile.py [--dir /var/tmp]
 
-1. `omscan query --json FILE` in a fresh process per file: every shape of
-   ``om2_writer.HOSTILE_SHAPES`` (a few MB each, made with the project's writer) and a
-   classic file of a million one-partition sub-models (17 MB);
+1. `omscan query --json FILE` in a fresh process per file: an ordinary model (for
+   scale), every shape of ``om2_writer.HOSTILE_SHAPES`` (a few MB each, made with the
+   project's writer) and a classic file of a million one-partition sub-models (17 MB);
 2. three `omscan scan --backend om` of that file into SQLite: the database size;
 3. a flow model of 4 billion empty tables (a 32 GiB hole, about an hour of walking):
    `omscan scan --timeout 2` (the model is recorded as ``timeout``), then a scan
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -27,7 +28,7 @@ import time
 from pathlib import Path
 
 from scanner.om.om2_writer import HOSTILE_SHAPES, hostile_om2
-from scanner.om.writer import endless_flow_model, many_submodels, write_om
+from scanner.om.writer import ModelParams, endless_flow_model, many_submodels, spec_for, write_om
 
 OMSCAN = [sys.executable, "-m", "scanner"]
 
@@ -47,14 +48,23 @@ def measured(command: list[str], interrupt_after: float | None = None) -> tuple[
     return time.perf_counter() - started, usage.ru_maxrss * 1024, out
 
 
-def query_cases(folder: Path) -> dict[str, Path]:
-    cases = {}
+CASES = ["plain_model", *HOSTILE_SHAPES, "million_submodels"]
+
+
+def write_cases(folder: Path) -> None:
+    write_om(folder / "plain_model.om", spec_for(ModelParams()))
     for shape in HOSTILE_SHAPES:
-        cases[shape] = folder / f"{shape}.om"
-        cases[shape].write_bytes(hostile_om2(shape))
-    cases["million_submodels"] = folder / "million_submodels.om"
-    write_om(cases["million_submodels"], many_submodels(1_000_000))
-    return cases
+        (folder / f"{shape}.om").write_bytes(hostile_om2(shape))
+    write_om(folder / "million_submodels.om", many_submodels(1_000_000))
+    write_om(folder / "endless.om", endless_flow_model())
+
+
+def made_elsewhere(folder: Path) -> None:
+    """The files, written by a fresh interpreter: a child inherits its parent's peak
+    memory at fork, so this process must stay small for the children's figures."""
+    process = multiprocessing.get_context("spawn").Process(target=write_cases, args=(folder,))
+    process.start()
+    process.join()
 
 
 def main() -> None:
@@ -65,8 +75,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         folder = Path(tmp)
         (folder / "q").mkdir()
+        made_elsewhere(folder / "q")
         print(f"{'1. omscan query':<22} {'file':>12} {'answer':<16} {'time':>8} {'peak RSS':>10}")
-        for label, path in query_cases(folder / "q").items():
+        for label in CASES:
+            path = folder / "q" / f"{label}.om"
             seconds, rss, out = measured([*OMSCAN, "query", "--json", str(path)])
             (item,) = json.loads(out)
             answer = f"{item['status']} {item['ret']}"
@@ -86,7 +98,7 @@ def main() -> None:
 
         endless = folder / "endless"
         endless.mkdir()
-        write_om(endless / "endless.om", endless_flow_model())
+        os.link(folder / "q" / "endless.om", endless / "endless.om")
         scan = [*OMSCAN, "scan", str(endless), "--db", f"sqlite:///{folder / 'e.db'}"]
         seconds, rss, out = measured([*scan, "--backend", "om", "--timeout", "2", "--json"])
         statuses = json.loads(out)["statuses"]
