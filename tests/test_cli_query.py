@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from scanner.cli import cli
+from scanner.om.writer import OmSpec, build_om, many_submodels
 
 from .corpus import expected_rows, require_corpus
 
@@ -61,3 +62,19 @@ def test_missing_path_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
 def test_usage_error_exits_2() -> None:
     assert run("query")[0] == 2
     assert run("query", "--bogus", "x")[0] == 2
+
+
+def test_models_with_no_or_a_great_many_submodels_are_answered(tmp_path: Path) -> None:
+    empty = OmSpec(submodels=[], is_unknow_model=1, model_num=0)
+    (tmp_path / "empty.om").write_bytes(build_om(empty))
+    (tmp_path / "many.om").write_bytes(build_om(many_submodels(5000)))
+    code, out = run("query", str(tmp_path / "empty.om"), str(tmp_path / "many.om"))
+    assert code == 0, out
+    assert "0 sub-model(s)" in out
+    assert "partitions   5,000 in all: WEIGHTS_DATA x5,000 4.9 KiB" in out
+    code, out = run("query", "--json", str(tmp_path / "many.om"))
+    (item,) = json.loads(out)
+    assert item["inventory"]["partitions"] == []
+    assert item["inventory"]["partition_totals"] == [
+        {"type_name": "WEIGHTS_DATA", "count": 5000, "size": 5000}
+    ]

@@ -20,8 +20,20 @@ from hypothesis import strategies as st
 
 from scanner.backends.om import OmBackend
 from scanner.om import AclError, FileAccessError, QueryResult, query_bytes, query_path
+from scanner.om.deadline import Deadline
 from scanner.om.om2 import JSON_LIMIT
-from scanner.om.om2_writer import Defect, Om2Params, build_om2, write_om2
+from scanner.om.om2_writer import (
+    HOSTILE_SHAPES,
+    Defect,
+    Hostile,
+    Om2Params,
+    Payload,
+    build_om2,
+    hostile_json,
+    hostile_om2,
+    raw_archive,
+    write_om2,
+)
 from scanner.om.reader import query_source
 from scanner.om.source import BufferSource
 from scanner.om.writer import ModelParams, spec_for, write_om
@@ -372,11 +384,104 @@ def test_mutated_archives_give_only_api_answers(
     mutated = bytes(buf[: max(4, len(buf) - cut % len(buf))])
     started = time.perf_counter()
     try:
-        result = query_source(StrictSource(mutated))
+        result = query_source(StrictSource(mutated), inventory=True)
     except FileAccessError as exc:  # pragma: no cover - the assertion says why
         pytest.fail(f"read outside the buffer: {exc}")
     assert time.perf_counter() - started < 0.5
     assert result.ret in CODES, result.error
+
+
+# --- bounded work: where omscan stops and GE would read on (om2.py's deviations) ------
+
+
+BOUNDED = {
+    "shared_member": (GE_FAILURE, "overlaps another entry"),
+    "object_bomb": (GE_FAILURE, "JSON values"),
+    "shared_object_bomb": (GE_FAILURE, "JSON values"),
+    "deep_nesting": (GE_FAILURE, "JSON values"),
+    "huge_string": (0, ""),  # one entry within the limits: answered, as GE would
+    "many_numbers": (GE_FAILURE, "JSON values"),
+    "many_members": (GE_FAILURE, "bytes read and inflated"),
+    "many_entries": (GE_FAILURE, "central directory"),
+}
+
+
+@pytest.mark.parametrize("shape", HOSTILE_SHAPES)
+def test_hostile_archives_are_answered_within_the_bounds(shape: Hostile) -> None:
+    """Each shape once cost hours or gigabytes; scripts/bench_hostile.py measures them."""
+    result = query_bytes(hostile_om2(shape), inventory=True)
+    code, reason = BOUNDED[shape]
+    assert result.ret == code, result.error
+    assert reason in (result.error or "")
+    assert result.error is None or "\n" not in result.error
+
+
+def test_entries_sharing_bytes_are_a_damaged_archive() -> None:
+    meta = Payload.store(b'{"work_size": 3, "internal_weight_size": 4}')
+    alone = raw_archive([(META, meta)])
+    assert answer(alone) == (0, 3, 0)
+    # a second record of the same kind, or of the other kind, on the same member
+    twice = raw_archive([(META, meta)], [(META, 0), ("data/model_1/model_meta.json", 0)])
+    other = "data/x_constants_config.json"  # as long as META: minizip compares lengths
+    assert len(other) == len(META)
+    both = raw_archive([(META, meta)], [(META, 0), (other, 0)])
+    for data in (twice, both):
+        result = query_bytes(data)
+        assert result.ret == GE_FAILURE and "overlaps" in (result.error or "")
+
+
+def test_the_json_budget_is_shared_by_every_entry_of_a_model() -> None:
+    assert answer(hostile_om2("many_members", 3)) == (0, 1, 0)  # 3 x 16 MiB: within 64 MiB
+    result = query_bytes(hostile_om2("many_members", 4))
+    assert result.ret == GE_FAILURE and "m000003" in (result.error or "")
+
+
+def test_json_values_are_counted_across_documents_before_parsing() -> None:
+    bomb = Payload.deflate(hostile_json("object_bomb", 3 * 200_000))  # ~400,000 counted
+    one = raw_archive([(META, bomb)])
+    two = raw_archive([(META, bomb), ("data/model_1/model_meta.json", bomb)])
+    three = raw_archive([(f"data/model_{i}/model_meta.json", bomb) for i in range(3)])
+    assert answer(one) == (0, 1, 0) and answer(two) == (0, 1, 0)
+    result = query_bytes(three)
+    assert result.ret == GE_FAILURE and "model_2" in (result.error or "")
+
+
+def test_the_bounds_leave_large_real_archives_alone() -> None:
+    """Twenty thousand kernels and constants: well inside every bound."""
+    consts = {
+        f"constant_{i}": {"index": i, "type": "INTERNAL", "file_name": "constant_0", "size": 64}
+        for i in range(20_000)
+    }
+    config = json.dumps({"internal_weight_size": 1_280_000, "consts": consts}).encode()
+    kernel = Payload.store(bytes(16))
+    data = raw_archive(
+        [
+            ("manifest.json", Payload.deflate(b'{"om2_version": "0", "model_num": 1}')),
+            *((f"data/kernels_Ascend310P3/te_op_{i:05d}.o", kernel) for i in range(20_000)),
+            (CONFIG, Payload.deflate(config)),
+            (META, Payload.deflate(json.dumps({"name": "big", "work_size": 9}).encode())),
+        ]
+    )
+    result = query_bytes(data, inventory=True)
+    assert triple(result) == (0, 9, 1_280_000)
+    assert result.inventory is not None and result.inventory.soc_version == "Ascend310P3"
+
+
+def test_the_deadline_is_checked_inside_a_model() -> None:
+    """A deadline passed shows as the ``timeout`` fault; what ``stop`` raises passes
+    through (the scan's cancellation)."""
+    data = build_om2(Om2Params())
+    result = query_bytes(data, deadline=Deadline(-1.0))
+    assert (result.ret, result.status, result.format) == (None, "timeout", "om2")
+
+    class Stop(Exception):
+        pass
+
+    def stop() -> None:
+        raise Stop
+
+    with pytest.raises(Stop):
+        query_bytes(data, deadline=Deadline(None, stop))
 
 
 # --- inventory ------------------------------------------------------------------------

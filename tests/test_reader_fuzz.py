@@ -10,13 +10,21 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
+from dataclasses import replace
 from functools import cache
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scanner.om import QueryResult, query_bytes, query_path
-from scanner.om.writer import ModelParams, build_om, spec_for
+from scanner.om.writer import (
+    ModelParams,
+    OmSpec,
+    build_om,
+    endless_flow_model,
+    many_submodels,
+    spec_for,
+)
 
 from .corpus import expected_rows
 
@@ -31,7 +39,21 @@ def seeds() -> list[bytes]:
         for extra in ({}, {"dynamic": True}, {"submodels": 2}, {"flow": True})
     ]
     real = [row.path.read_bytes() for row in expected_rows() if row.size < 64 * 1024]
-    return made + real
+    return made + real + submodel_shapes()
+
+
+def submodel_shapes() -> list[bytes]:
+    """Table shapes the query accepts and the inventory must too: no sub-model at all, more
+    sub-models than the walk reads exactly, more partitions than the inventory lists, and
+    empty flow tables."""
+    empty = OmSpec(submodels=[], is_unknow_model=1, model_num=0)
+    return [
+        build_om(empty),
+        build_om(replace(empty, era="2020")),
+        build_om(many_submodels(20)),
+        build_om(many_submodels(70)),
+        build_om(endless_flow_model(40)),
+    ]
 
 
 def answer(result: QueryResult) -> tuple[int | None, int, int]:
@@ -39,14 +61,17 @@ def answer(result: QueryResult) -> tuple[int | None, int, int]:
 
 
 def check(data: bytes) -> None:
-    result = query_bytes(data)
+    """The scan always asks for the inventory: every accepted model gets one."""
+    result = query_bytes(data, inventory=True)
     assert result.ret is not None, result.error
     assert (result.ret == 0) == (result.error is None)
+    assert (result.ret == 0) == (result.inventory is not None)
     assert result.bytes_read <= len(data) + 4
+    assert answer(query_bytes(data)) == answer(result)
     with tempfile.NamedTemporaryFile(delete=False) as handle:
         handle.write(data)
     try:
-        assert answer(query_path(handle.name)) == answer(result)
+        assert query_path(handle.name, inventory=True) == result
     finally:
         os.unlink(handle.name)
 

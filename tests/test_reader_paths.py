@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import struct
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from scanner.om import AclError, query_bytes
-from scanner.om.layout import MODEL_DEF, TASK_INFO, WEIGHTS_DATA
-from scanner.om.writer import Blob, ModelParams, OmSpec, build_om, spec_for, task_info
+from scanner.om import AclError, PartitionInfo, query_bytes, query_path
+from scanner.om.deadline import Deadline
+from scanner.om.inventory import MODEL_DEF_LIMIT
+from scanner.om.layout import LISTED_PARTITIONS, MODEL_DEF, TASK_INFO, WEIGHTS_DATA
+from scanner.om.result import PartitionTotal
+from scanner.om.writer import (
+    Blob,
+    ModelParams,
+    OmSpec,
+    build_om,
+    endless_flow_model,
+    many_submodels,
+    spec_for,
+    task_info,
+    write_om,
+)
 
 INVALID_PARAM = AclError.ACL_ERROR_INVALID_PARAM
 PARAM_INVALID = AclError.ACL_ERROR_GE_PARAM_INVALID
@@ -262,3 +279,97 @@ def test_dynamic_header_with_no_submodels() -> None:
     assert answer(build_om(spec)) == (0, 0, 0)
     spec.trailing = b"\0"
     assert code(build_om(spec)) == GE_FAILURE
+
+
+# --- many sub-models: GE's answer, a bounded inventory ----------------------------------
+
+
+def test_dynamic_header_with_no_submodels_has_an_inventory() -> None:
+    spec = OmSpec(submodels=[], is_unknow_model=1)
+    spec.model_num = 0
+    result = query_bytes(build_om(spec), inventory=True)
+    assert (result.ret, result.inventory is not None) == (0, True)
+    assert result.inventory is not None
+    assert (result.inventory.submodel_count, result.inventory.partition_count) == (0, 0)
+    assert result.inventory.partitions == () and result.inventory.warnings == ()
+
+
+def test_a_hundred_thousand_submodels_answer_as_ge_and_inventory_totals_them() -> None:
+    data = build_om(many_submodels(100_000))
+    result = query_bytes(data, inventory=True)
+    assert (result.ret, result.work_size, result.weight_size) == (0, 0, 100_000)
+    assert result.dynamic and result.bytes_read <= len(data)
+    inv = result.inventory
+    assert inv is not None and inv.submodel_count == 100_000
+    assert inv.partitions == () and inv.partition_count == 100_000
+    assert inv.partition_totals == (PartitionTotal("WEIGHTS_DATA", 100_000, 100_000),)
+
+
+def test_partitions_are_listed_up_to_the_limit_then_totalled() -> None:
+    listed = query_bytes(build_om(many_submodels(LISTED_PARTITIONS)), inventory=True).inventory
+    assert listed is not None and len(listed.partitions) == LISTED_PARTITIONS
+    assert listed.partitions[-1] == PartitionInfo(LISTED_PARTITIONS - 1, "WEIGHTS_DATA", 1)
+    assert listed.partition_totals == ()
+    over = query_bytes(build_om(many_submodels(LISTED_PARTITIONS + 1)), inventory=True).inventory
+    assert over is not None and over.partitions == ()
+    assert over.partition_count == LISTED_PARTITIONS + 1
+
+
+def test_an_endless_walk_stops_at_the_deadline(tmp_path: Path) -> None:
+    """4 billion empty flow tables in a 32 GiB hole: GE walks them for hours."""
+    path = tmp_path / "endless.om"
+    write_om(path, endless_flow_model())
+    result = query_path(path, inventory=True, deadline=Deadline(0.5))
+    assert (result.ret, result.status) == (None, "timeout")
+    assert result.error == "no answer within 0.5 s"
+
+
+submodel_tables = st.lists(
+    st.lists(
+        st.tuples(st.sampled_from([MODEL_DEF, WEIGHTS_DATA, TASK_INFO, 3]), st.integers(0, 9000)),
+        min_size=1,
+        max_size=8,
+    ),
+    min_size=2,
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(submodel_tables, st.sampled_from(ERAS[1:]))
+def test_the_walk_sums_each_submodels_first_weights(
+    tables: list[list[tuple[int, int]]], era: str
+) -> None:
+    """Against the rule of §1 step 7, on files whose tables sit close together (read
+    ahead in blocks) and far apart (large partitions skipped), read from a file too."""
+    kind, size = tables[-1][-1]
+    tables[-1][-1] = (kind, max(size, 1))  # GE wants a byte after the last table
+    spec = OmSpec(
+        submodels=[[Blob(kind, zeros=size) for kind, size in table] for table in tables],
+        era=era,  # type: ignore[arg-type]
+    )
+    expected = sum(next((size for kind, size in t if kind == WEIGHTS_DATA), 0) for t in tables)
+    data = build_om(spec)
+    result = query_bytes(data, inventory=True)
+    assert (result.ret, result.work_size, result.weight_size) == (0, 0, expected)
+    assert result.bytes_read <= len(data) + 4
+    inv = result.inventory
+    assert inv is not None and inv.partition_count == sum(len(t) for t in tables)
+    with tempfile.NamedTemporaryFile() as handle:
+        handle.write(data)
+        handle.flush()
+        assert query_path(handle.name, inventory=True) == result
+
+
+def test_a_model_def_too_large_to_decode_is_a_warning(tmp_path: Path) -> None:
+    """Metadata only: the inventory does not read a MODEL_DEF past its limit (a hole here)."""
+    spec = model()
+    spec.submodels[0][0] = Blob(MODEL_DEF, zeros=MODEL_DEF_LIMIT + 1)
+    write_om(tmp_path / "big.om", spec)
+    result = query_path(tmp_path / "big.om", inventory=True)
+    assert (result.ret, result.work_size, result.weight_size) == (0, 7_000_000, 5000)
+    assert result.inventory is not None and result.bytes_read < 4096
+    assert result.inventory.warnings == (
+        f"MODEL_DEF of {MODEL_DEF_LIMIT + 1:,} bytes not decoded "
+        f"(over omscan's {MODEL_DEF_LIMIT:,}-byte limit for metadata)",
+    )

@@ -7,8 +7,9 @@ import json
 import pytest
 from sqlalchemy import text
 
-from scanner.om import QueryResult
+from scanner.om import QueryResult, query_bytes
 from scanner.om.result import Inventory, TensorInfo
+from scanner.om.writer import ModelParams, build_om, many_submodels, spec_for
 from scanner.store import ResultItem, StoreError, open_store
 from scanner.store.urls import async_url
 
@@ -216,3 +217,29 @@ async def test_a_migration_that_fails_halfway_leaves_nothing_behind(db_url: str)
             await conn.execute(text("DROP TABLE work_misses"))
         await store.upgrade()
         assert await store.current_revision() == "0002"
+
+
+@pytest.mark.asyncio
+async def test_partitions_past_the_listing_limit_are_stored_as_totals(db_url: str) -> None:
+    """A million sub-models once stored 57 MB per row; the totals are a few dozen bytes."""
+    small = query_bytes(build_om(spec_for(ModelParams())), inventory=True)
+    many = query_bytes(build_om(many_submodels(100_000)), inventory=True)
+    async with open_store(db_url) as store:
+        scan = await store.start_scan([ROOT], "host", "om", [], {"full": False})
+        await store.write_results(scan, [item("small.om", small), item("many.om", many)])
+        await store.finish_scan(scan, "completed", {"files_seen": 2})
+        rows = {
+            row["relpath"]: row
+            for row in await store.fetch(
+                "SELECT relpath, partitions FROM results JOIN model_files f ON f.id = file_id"
+            )
+        }
+    listed = json.loads(str(rows["small.om"]["partitions"]))
+    assert [p["type"] for p in listed] == ["MODEL_DEF", "WEIGHTS_DATA", "TASK_INFO", "TBE_KERNELS"]
+    assert listed[1] == {"submodel": 0, "type": "WEIGHTS_DATA", "size": 1024}
+    stored = str(rows["many.om"]["partitions"])
+    assert json.loads(stored) == {
+        "count": 100_000,
+        "by_type": {"WEIGHTS_DATA": {"count": 100_000, "size": 100_000}},
+    }
+    assert len(stored) < 100

@@ -24,7 +24,8 @@ from ..concurrency import first_error
 from ..om import QueryResult, error_name, query_bytes
 from ..scan.walk import FileEntry
 from .acl_worker import serve
-from .base import Answer, Loaded
+from .base import Answer, Loaded, query_each
+from .om import reader_deadline
 from .shm import ModelBuffer, ReadFailed, load_model
 
 STARTUP_SECONDS = 120.0
@@ -187,6 +188,9 @@ class AclBackend:
             fault = "unreadable" if str(exc).startswith("cannot read") else "changed"
             return Answer(QueryResult(ret=None, fault=fault, error=str(exc)), self.name, None, 0.0)
 
+    async def query_chunk(self, items: Sequence[tuple[FileEntry, Loaded]]) -> list[Answer]:
+        return await query_each(self, items)
+
     async def query(self, entry: FileEntry, loaded: Loaded) -> Answer:
         assert isinstance(loaded, ModelBuffer)
         start = time.perf_counter()
@@ -205,14 +209,18 @@ class AclBackend:
             worker.kill()
             raise
         self._idle_tx.send_nowait(worker)
-        result = await anyio.to_thread.run_sync(partial(_with_inventory, loaded, ret, work, weight))
+        result = await anyio.to_thread.run_sync(
+            partial(_with_inventory, loaded, ret, work, weight, self.timeout)
+        )
         return Answer(result, self.name, worker.device, time.perf_counter() - start)
 
 
-def _with_inventory(buffer: ModelBuffer, ret: int, work: int, weight: int) -> QueryResult:
+def _with_inventory(
+    buffer: ModelBuffer, ret: int, work: int, weight: int, timeout: float
+) -> QueryResult:
     """The device's numbers, with the metadata (inventory, why a model is dynamic) that
-    only our reader gives, read from the same bytes."""
-    ours = query_bytes(buffer.view, inventory=True)
+    only our reader gives, read from the same bytes (within ``timeout``, or none)."""
+    ours = query_bytes(buffer.view, inventory=True, deadline=reader_deadline(timeout))
     answer = QueryResult(
         ret=ret,
         error=None if ret == 0 else f"aclmdlQuerySizeFromMem returned {error_name(ret)}",

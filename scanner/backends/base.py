@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,6 +42,16 @@ class Backend(Protocol):
         ...
 
     async def query(self, entry: FileEntry, loaded: Loaded) -> Answer: ...
+
+    async def query_chunk(self, items: Sequence[tuple[FileEntry, Loaded]]) -> list[Answer]:
+        """The answers for a chunk of ``chunk`` models, in order (the om backend answers a
+        chunk in one thread hop)."""
+        ...
+
+
+async def query_each(backend: Backend, items: Sequence[tuple[FileEntry, Loaded]]) -> list[Answer]:
+    """``query_chunk`` for a backend that answers one model at a time."""
+    return [await backend.query(entry, loaded) for entry, loaded in items]
 
 
 def changed_since_walk(entry: FileEntry, size: int, mtime_ns: int, inode: int) -> str | None:

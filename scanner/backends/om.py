@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
+
+import anyio
+import anyio.from_thread
 
 from ..om import QueryResult, query_path
+from ..om.deadline import NO_DEADLINE, Deadline
 from ..scan.walk import FileEntry
 from .base import Answer, Loaded, changed_since_walk
 
@@ -20,10 +25,16 @@ class _NothingLoaded:
 NOTHING = _NothingLoaded()
 
 
-def answer_file(entry: FileEntry) -> QueryResult:
+def reader_deadline(timeout: float | None) -> Deadline:
+    """For our reader in an anyio worker thread: ``timeout`` seconds for the model, and
+    the scan's cancellation (Ctrl-C, SIGTERM) raised inside the reader's loops."""
+    return Deadline(timeout, anyio.from_thread.check_cancelled)
+
+
+def answer_file(entry: FileEntry, deadline: Deadline = NO_DEADLINE) -> QueryResult:
     """Query the file, then make sure it is still the file the walk saw: an answer for
     bytes that changed under us is recorded as ``changed``, never stored as a size."""
-    result = query_path(entry.path, inventory=True)
+    result = query_path(entry.path, inventory=True, deadline=deadline)
     try:
         info = os.stat(entry.path)
     except OSError as exc:
@@ -37,14 +48,22 @@ def answer_file(entry: FileEntry) -> QueryResult:
 
 
 class OmBackend:
-    """Answers in the event loop's own thread: a query reads a few KiB (header, tables,
-    TASK_INFO, MODEL_DEF) and is CPU-bound Python, so worker threads only added GIL
-    contention — 10,000 models took 6.2 s with four threads, 3.4 s inline
-    (scripts/bench.py). ``query_slots`` > 1 would only interleave the same thread."""
+    """Answers a chunk of models in one worker thread, so that the event loop stays free
+    for signals, progress and the writes while a model takes long; one thread hop per
+    chunk, not per model (a query costs ~60 µs, a hop about as much). The thread checks,
+    through the reader's Deadline, both ``timeout`` per model (past it the model is
+    recorded as ``timeout`` and the chunk goes on) and the scan's cancellation (the
+    chunk stops within one bounded step of the reader). One slot: queries are
+    CPU-bound Python, and more threads only add GIL contention. A model whose query
+    raises anything but the reader's own errors (a bug, MemoryError) is recorded as
+    ``worker_crashed`` with the exception, as a crashed device worker would be."""
 
     name = "om"
     query_slots = 1
-    chunk = 64  # a query costs ~60 µs: per-model stream hops would cost more
+    chunk = 64
+
+    def __init__(self, timeout: float | None = None) -> None:
+        self.timeout = timeout
 
     def memory_cost(self, entry: FileEntry) -> int:
         return 0
@@ -53,6 +72,27 @@ class OmBackend:
         return NOTHING
 
     async def query(self, entry: FileEntry, loaded: Loaded) -> Answer:
-        start = time.perf_counter()
-        result = answer_file(entry)
-        return Answer(result, self.name, None, time.perf_counter() - start)
+        (answer,) = await self.query_chunk([(entry, loaded)])
+        return answer
+
+    async def query_chunk(self, items: Sequence[tuple[FileEntry, Loaded]]) -> list[Answer]:
+        entries = [entry for entry, _ in items]
+        return await anyio.to_thread.run_sync(self._answer_all, entries)
+
+    def _answer_all(self, entries: list[FileEntry]) -> list[Answer]:
+        answers = []
+        for entry in entries:
+            start = time.perf_counter()
+            try:
+                result = answer_file(entry, reader_deadline(self.timeout))
+            except Exception as exc:  # a reader bug costs its model, never the scan
+                result = QueryResult(
+                    ret=None, fault="worker_crashed", error=f"reader failed: {_describe(exc)}"
+                )
+            answers.append(Answer(result, self.name, None, time.perf_counter() - start))
+        return answers
+
+
+def _describe(exc: Exception) -> str:
+    text = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

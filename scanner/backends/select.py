@@ -19,10 +19,10 @@ async def open_backend(
     if name == "om" or (name == "auto" and not acl_available()):
         if verify:
             raise BackendError("--verify compares the acl backend with our reader: it needs acl")
-        yield OmBackend(), []
+        yield OmBackend(timeout), []
         return
     async with open_acl(devices, timeout) as (backend, used):
-        yield (VerifyingBackend(backend) if verify else backend), used
+        yield (VerifyingBackend(backend, timeout) if verify else backend), used
 
 
 @asynccontextmanager

@@ -4,11 +4,14 @@ record where they disagree (the answer stored is the primary's)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
+import anyio
+
 from ..scan.walk import FileEntry
-from .base import Answer, Backend, Loaded
-from .om import answer_file
+from .base import Answer, Backend, Loaded, query_each
+from .om import answer_file, reader_deadline
 
 
 def _key(answer: Answer) -> tuple[int | None, int, int]:
@@ -17,8 +20,9 @@ def _key(answer: Answer) -> tuple[int | None, int, int]:
 
 
 class VerifyingBackend:
-    def __init__(self, primary: Backend) -> None:
+    def __init__(self, primary: Backend, timeout: float | None = None) -> None:
         self.primary = primary
+        self.timeout = timeout  # for our reader's answer, as for the primary's
         self.name = f"{primary.name}+verify"
         self.query_slots = primary.query_slots
         self.chunk = primary.chunk
@@ -29,10 +33,15 @@ class VerifyingBackend:
     async def load(self, entry: FileEntry) -> Loaded | Answer:
         return await self.primary.load(entry)
 
+    async def query_chunk(self, items: Sequence[tuple[FileEntry, Loaded]]) -> list[Answer]:
+        return await query_each(self, items)
+
     async def query(self, entry: FileEntry, loaded: Loaded) -> Answer:
         answer = await self.primary.query(entry, loaded)
         start = time.perf_counter()
-        reference = answer_file(entry)  # inline, as the om backend runs it
+        reference = await anyio.to_thread.run_sync(
+            answer_file, entry, reader_deadline(self.timeout)
+        )
         mine = Answer(reference, "om", None, time.perf_counter() - start)
         if answer.result.ret is None or reference.ret is None or _key(answer) == _key(mine):
             return answer

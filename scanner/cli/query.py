@@ -47,6 +47,11 @@ def _inventory_lines(inv: Inventory) -> list[str]:
             for p in inv.partitions
         )
         lines.append(f"  partitions   {parts}")
+    elif inv.partition_totals:
+        parts = " · ".join(
+            f"{t.type_name} x{t.count:,} {human_bytes(t.size)}" for t in inv.partition_totals
+        )
+        lines.append(f"  partitions   {inv.partition_count:,} in all: {parts}")
     lines += [f"  {key:<12} {value}" for key, value in inv.extra.items() if value]
     lines += [f"  warning      {warning}" for warning in inv.warnings]
     return lines

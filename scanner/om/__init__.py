@@ -1,16 +1,20 @@
 """Our own `.om` reader: `aclmdlQuerySizeFromMem`'s answer without an NPU."""
 
-from .errors import AclError, FileAccessError, OmError, ReaderError, error_name
+from .deadline import Deadline
+from .errors import AclError, FileAccessError, OmError, QueryTimeout, ReaderError, error_name
 from .reader import query_bytes, query_path, query_source
-from .result import Inventory, PartitionInfo, QueryResult, TensorInfo
+from .result import Inventory, PartitionInfo, PartitionTotal, QueryResult, TensorInfo
 
 __all__ = [
     "AclError",
+    "Deadline",
     "FileAccessError",
     "Inventory",
     "OmError",
     "PartitionInfo",
+    "PartitionTotal",
     "QueryResult",
+    "QueryTimeout",
     "ReaderError",
     "TensorInfo",
     "error_name",

@@ -3,7 +3,8 @@
 Callers (the scan, the CLI, the acl test double) rely on the reader raising nothing
 but :class:`ReaderError`: an :class:`OmError` carries the exact code
 `aclmdlQuerySizeFromMem` would return; a :class:`FileAccessError` means the bytes never
-reached the query.
+reached the query; a :class:`QueryTimeout` means the caller's deadline passed first
+(see deadline.py).
 """
 
 from __future__ import annotations
@@ -52,3 +53,7 @@ class OmError(ReaderError):
 class FileAccessError(ReaderError):
     """The bytes never reached the query: missing file, no permission, I/O error, or a
     file that changed size while it was read. Not an API answer, so it has no code."""
+
+
+class QueryTimeout(ReaderError):
+    """The caller's deadline passed before the answer: the model has none (yet)."""

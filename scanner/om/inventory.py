@@ -1,6 +1,7 @@
 """Model inventory from the header, the tables and MODEL_DEF (`ge.proto.ModelDef`).
 
-Metadata only: a MODEL_DEF that does not decode becomes a warning, never a query error.
+Metadata only: a MODEL_DEF that does not decode, or is too large to decode, becomes a
+warning, never a query error.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from dataclasses import replace
 
 from google.protobuf.message import DecodeError
 
-from .layout import MODEL_DEF, OmLayout
+from .layout import MODEL_DEF, OmLayout, PartitionTally, partition_type_name
 from .proto.ge_ir_pb2 import AttrDef, ModelDef, TensorDescriptor
 from .query import Sizes
-from .result import Inventory, PartitionInfo, TensorInfo
+from .result import Inventory, PartitionInfo, PartitionTotal, TensorInfo
 from .source import ByteSource
+
+MODEL_DEF_LIMIT = 256 << 20  # real graphs are KiB to tens of MiB; protobuf stops at 2 GiB
 
 # ge_ir.proto DataType (graph_metadef/proto/ge_ir.proto), by number
 DTYPES = dict(
@@ -92,30 +95,51 @@ def _tensor(name: str, desc: TensorDescriptor | None) -> TensorInfo:
     return TensorInfo(name, DTYPES.get(desc.dtype, f"dtype_{desc.dtype}"), tuple(desc.shape.dim))
 
 
+def _partitions(
+    tally: PartitionTally,
+) -> tuple[tuple[PartitionInfo, ...], tuple[PartitionTotal, ...]]:
+    """Each partition, or past the limit the totals per type."""
+    listed = tally.listed
+    if listed is not None:
+        return tuple(PartitionInfo(i, p.type_name, p.size) for i, p in listed), ()
+    totals = tuple(
+        PartitionTotal(partition_type_name(kind), count, size)
+        for kind, (count, size) in sorted(tally.totals.items())
+    )
+    return (), totals
+
+
 def build_inventory(source: ByteSource, layout: OmLayout, sizes: Sizes | None) -> Inventory:
     """Header and table facts, plus MODEL_DEF attributes and graph[0]'s Data inputs.
 
-    ``sizes`` (None when the query failed) is checked against ATC's own attributes.
+    ``sizes`` (None when the query failed) is checked against ATC's own attributes. Any
+    layout the query accepts gives an inventory, even one with no sub-model at all.
     """
     header = layout.header
-    partitions = tuple(
-        PartitionInfo(index, p.type_name, p.size)
-        for index, sub in enumerate(layout.submodels)
-        for p in sub.partitions
-    )
+    partitions, totals = _partitions(layout.partitions)
     inventory = Inventory(
         format="om",
         name=header.name,
         header_version=header.version,
         modeltype=header.modeltype_name,
         platform_version=header.platform_version,
-        submodel_count=len(layout.submodels),
+        submodel_count=layout.submodel_count,
         table_width=64 if header.wide_tables else 32,
         partitions=partitions,
+        partition_count=layout.partitions.count,
+        partition_totals=totals,
     )
-    model_def = layout.submodels[0].find(MODEL_DEF)
+    model_def = layout.first.find(MODEL_DEF) if layout.first else None
     if model_def is None or model_def.size == 0:
         return inventory
+    if model_def.size > MODEL_DEF_LIMIT:
+        return replace(
+            inventory,
+            warnings=(
+                f"MODEL_DEF of {model_def.size:,} bytes not decoded "
+                f"(over omscan's {MODEL_DEF_LIMIT:,}-byte limit for metadata)",
+            ),
+        )
     try:
         model = ModelDef.FromString(source.read(model_def.offset, model_def.size))
     except (DecodeError, RuntimeError, ValueError) as exc:

@@ -11,11 +11,32 @@ Python's ``zipfile`` reads the central directory, through a read-only view of th
 source, so a file is read by ranges. The two kinds of JSON entry are then read the way
 minizip reads them (no CRC check, no password: GE never asks for either), from their
 byte ranges; the constants and kernels are never touched. Nothing from the archive is
-extracted, executed or used as a path; a JSON entry is refused above ``JSON_LIMIT``.
+extracted, executed or used as a path.
+
+GE bounds nothing on this path, so a few MB can cost it hours (thousands of directory
+records sharing one 16 MiB member) or gigabytes (a small deflated JSON that parses into
+millions of objects). omscan bounds the work per model and answers 500002
+(ACL_ERROR_GE_FAILURE, "damaged archive") past these bounds, where GE would read on —
+the deviations, each named in the reason:
+
+- a central directory over ``DIRECTORY_LIMIT`` bytes or ``ENTRY_LIMIT`` entries;
+- a JSON entry over ``JSON_LIMIT`` bytes;
+- more than ``JSON_TOTAL_LIMIT`` bytes inflated and read for the JSON entries of one
+  model, all entries together (a deflate stream is also cut off after twice
+  ``JSON_LIMIT`` of input without its output);
+- more than ``JSON_VALUE_LIMIT`` JSON values for one model, all documents together
+  (counted before a document is parsed), or a document nested deeper than Python's
+  recursion limit;
+- two entries the query reads whose byte ranges (local header to end of data) overlap:
+  a damaged archive, whose only use is to make one member count many times.
+
+Time is the caller's: ``deadline`` is checked every 1,024 directory entries, per
+inflated chunk and before each parse.
 """
 
 from __future__ import annotations
 
+import bisect
 import errno
 import json
 import re
@@ -24,6 +45,7 @@ import zipfile
 import zlib
 from typing import Any
 
+from .deadline import Deadline
 from .errors import AclError, OmError
 from .query import Sizes
 from .result import Inventory, TensorInfo
@@ -32,7 +54,13 @@ from .source import ByteSource
 META_SUFFIX = "model_meta.json"
 CONSTANTS_SUFFIX = "_constants_config.json"
 MANIFEST_SUFFIX = "manifest.json"
-JSON_LIMIT = 16 << 20  # real ones are KiB; above this omscan refuses (GE would read on)
+# Real archives: JSON entries of KiB, a few thousand entries. Past these, 500002.
+JSON_LIMIT = 16 << 20  # one JSON entry, inflated
+JSON_TOTAL_LIMIT = 64 << 20  # every JSON entry of one model: bytes inflated plus bytes read
+JSON_VALUE_LIMIT = 1_000_000  # JSON values parsed for one model, all documents together
+DIRECTORY_LIMIT = 8 << 20  # bytes of central directory
+ENTRY_LIMIT = 100_000  # entries in it
+_TAIL_READS = 1 << 17  # what zipfile reads besides the directory: end records, comment
 GE_FAILURE = AclError.ACL_ERROR_GE_FAILURE
 
 _LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")  # 30 bytes before a name, extra and data
@@ -61,11 +89,13 @@ _DIRECTORY_ERRORS = (
 
 class _SourceView:
     """The read-only, seekable file zipfile asks for, over a ByteSource: every read is
-    clamped to the source, so it is counted and never leaves the model's bytes."""
+    clamped to the source, so it is counted and never leaves the model's bytes; in all,
+    zipfile may read the end records and a directory of at most DIRECTORY_LIMIT bytes."""
 
     def __init__(self, source: ByteSource) -> None:
         self._source = source
         self._pos = 0
+        self._allowance = DIRECTORY_LIMIT + _TAIL_READS
 
     def tell(self) -> int:
         return self._pos
@@ -84,39 +114,176 @@ class _SourceView:
         count = left if n < 0 else min(n, left)
         if not count:
             return b""
+        if count > self._allowance:
+            raise OmError(
+                GE_FAILURE,
+                f"ZIP central directory of {count:,} bytes or more, over omscan's "
+                f"{DIRECTORY_LIMIT:,}-byte limit",
+            )
+        self._allowance -= count
         data = self._source.read(self._pos, count)
         self._pos += count
         return data
 
 
-def query_om2(source: ByteSource, *, inventory: bool = False) -> tuple[Sizes, Inventory | None]:
+def query_om2(
+    source: ByteSource, deadline: Deadline, *, inventory: bool = False
+) -> tuple[Sizes, Inventory | None]:
     """workSize and weightSize as the API's OM2 path gives them (§8).
 
     ``dynamic_reason`` stays None: GE answers an OM2 model's own ``work_size`` whatever
     its dynamic batch, type or shapes (the classic path's "dynamic gives 0" rule is not
     on this path); the inventory records the dynamic information instead.
     """
-    entries = _directory(source)
+    archive = _Archive(source, deadline)
     work_size = weight_size = 0
-    metas: list[Any] = []
-    for info in entries:
+    first_meta: Any = None
+    metas = 0
+    for index, info in enumerate(archive.entries):
+        if not index & 0x3FF:
+            deadline.check()
         if info.filename.endswith(META_SUFFIX):
-            meta = _read_json(source, info)
+            meta = archive.read_json(info)
             work = _size_t(_field(meta, "work_size"))
             if work is None:
                 raise OmError(GE_FAILURE, f"{_shown(info.filename)}: no work_size GE can read")
             work_size = work
-            metas.append(meta)
+            if metas == 0:
+                first_meta = meta  # the inventory's; the others are dropped once read
+            metas += 1
         elif info.filename.endswith(CONSTANTS_SUFFIX):
             # GE ignores a missing or unconvertible value: the previous one stands.
-            weights = _size_t(_field(_read_json(source, info), "internal_weight_size"))
+            weights = _size_t(_field(archive.read_json(info), "internal_weight_size"))
             if weights is not None:
                 weight_size = weights
     sizes = Sizes(work_size, weight_size)
-    return sizes, _inventory(source, entries, metas) if inventory else None
+    return sizes, _inventory(archive, first_meta, metas) if inventory else None
 
 
-def _directory(source: ByteSource) -> list[zipfile.ZipInfo]:
+class _Archive:
+    """One archive being queried: its directory, and what reading its JSON entries has
+    cost so far (bytes, and the byte ranges read, which must not overlap)."""
+
+    def __init__(self, source: ByteSource, deadline: Deadline) -> None:
+        self.source = source
+        self.deadline = deadline
+        self.entries = _directory(source, deadline)
+        self._spent = 0  # bytes inflated and read for JSON entries
+        self._values = 0  # JSON values parsed, at most
+        self._starts: list[int] = []  # of the ranges read, sorted
+        self._ends: list[int] = []
+
+    def read_json(self, info: zipfile.ZipInfo) -> Any:
+        name = _shown(info.filename)
+        raw = self._read_entry(info)
+        # Every value but the first follows a ",", "[" or "{" (those inside strings only
+        # make this an overestimate): counted before anything is built.
+        self._values += 1 + raw.count(b",") + raw.count(b"[") + raw.count(b"{")
+        if self._values > JSON_VALUE_LIMIT:
+            raise OmError(
+                GE_FAILURE,
+                f"{name}: over omscan's limit of {JSON_VALUE_LIMIT:,} JSON values parsed for "
+                "one model (not parsed)",
+            )
+        self.deadline.check()
+        return _parse_json(name, raw)
+
+    def _charge(self, count: int, name: str) -> None:
+        self._spent += count
+        if self._spent > JSON_TOTAL_LIMIT:
+            raise OmError(
+                GE_FAILURE,
+                f"{name}: over omscan's limit of {JSON_TOTAL_LIMIT:,} bytes read and inflated "
+                "for the JSON entries of one model",
+            )
+
+    def _claim(self, start: int, end: int, name: str) -> None:
+        """Record that [start, end) is read; refuse it if an entry read before overlaps."""
+        at = bisect.bisect_right(self._starts, start)
+        if (at and self._ends[at - 1] > start) or (
+            at < len(self._starts) and self._starts[at] < end
+        ):
+            raise OmError(GE_FAILURE, f"{name}: overlaps another entry's bytes (damaged archive)")
+        self._starts.insert(at, start)
+        self._ends.insert(at, end)
+
+    def _read_entry(self, info: zipfile.ZipInfo) -> bytes | bytearray:
+        """The entry's content as minizip gives it to GE, or OmError(500002)."""
+        source = self.source
+        name = _shown(info.filename)
+        if info.file_size == 0:
+            raise OmError(GE_FAILURE, f"{name}: empty entry")
+        if info.file_size > JSON_LIMIT:
+            raise OmError(
+                GE_FAILURE,
+                f"{name}: {info.file_size:,} bytes, over omscan's {JSON_LIMIT:,}-byte limit "
+                "for a JSON entry (not read)",
+            )
+        self._charge(info.file_size, name)
+        magic, _, flags, method, _, _, crc, csize, usize, name_len, extra_len = (
+            _LOCAL_HEADER.unpack(_range(source, info.header_offset, _LOCAL_HEADER.size, name))
+        )
+        if magic != _LOCAL_MAGIC:
+            raise OmError(GE_FAILURE, f"{name}: no local file header at {info.header_offset}")
+        start = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+        if info.compress_type == zipfile.ZIP_STORED:  # GE maps these straight from the buffer
+            self._claim(info.header_offset, start + info.file_size, name)
+            return _range(source, start, info.file_size, name)
+        if info.compress_type != zipfile.ZIP_DEFLATED:
+            raise OmError(
+                GE_FAILURE, f"{name}: compression method {info.compress_type} unsupported"
+            )
+        encoded_name = info.orig_filename.encode(
+            "utf-8" if info.flag_bits & _UTF8_NAME else "cp437"
+        )
+        checked = not flags & _HAS_DESCRIPTOR
+        if (
+            method != info.compress_type
+            or name_len != len(encoded_name)
+            or (checked and crc != info.CRC)
+            or (checked and csize not in (_SIZE_UNKNOWN, info.compress_size))
+            or (checked and usize not in (_SIZE_UNKNOWN, info.file_size))
+        ):
+            raise OmError(GE_FAILURE, f"{name}: local file header disagrees with the directory")
+        if start + info.compress_size > source.size:
+            raise OmError(GE_FAILURE, f"{name}: data outside the archive")
+        self._claim(info.header_offset, start + info.compress_size, name)
+        return self._inflate(start, info)
+
+    def _inflate(self, start: int, info: zipfile.ZipInfo) -> bytearray:
+        """Exactly ``file_size`` bytes of raw deflate, reading compressed data in chunks
+        only until they are out; what follows them in the stream is ignored, as minizip
+        does."""
+        name = _shown(info.filename)
+        end = start + info.compress_size
+        # A stream that needs more input than this for at most JSON_LIMIT bytes is hostile.
+        stop = min(end, start + 2 * JSON_LIMIT + _CHUNK)
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        out = bytearray()
+        pos = start
+        try:
+            while len(out) < info.file_size and not inflater.eof:
+                self.deadline.check()
+                pending = inflater.unconsumed_tail
+                if not pending:
+                    if pos >= stop:
+                        break
+                    pending = self.source.read(pos, min(_CHUNK, stop - pos))
+                    pos += len(pending)
+                    self._charge(len(pending), name)
+                out += inflater.decompress(pending, info.file_size - len(out))
+        except zlib.error as exc:
+            raise OmError(GE_FAILURE, f"{name}: bad deflate data ({exc})") from None
+        if len(out) == info.file_size:
+            return out
+        if pos >= stop and stop < end:
+            raise OmError(
+                GE_FAILURE, f"{name}: deflate stream still short after {stop - start:,} bytes"
+            )
+        raise OmError(GE_FAILURE, f"{name}: inflates to {len(out):,} bytes, not {info.file_size:,}")
+
+
+def _directory(source: ByteSource, deadline: Deadline) -> list[zipfile.ZipInfo]:
     """The archive's files in central-directory order, as GE's archive index lists them:
     directories left out; duplicate names, or a stored entry whose two sizes differ,
     make the archive unusable."""
@@ -125,9 +292,16 @@ def _directory(source: ByteSource) -> list[zipfile.ZipInfo]:
             infos = archive.infolist()
     except _DIRECTORY_ERRORS as exc:
         raise OmError(GE_FAILURE, f"not a readable ZIP archive: {_describe(exc)}") from None
+    if len(infos) > ENTRY_LIMIT:
+        raise OmError(
+            GE_FAILURE,
+            f"{len(infos):,} ZIP entries, over omscan's limit of {ENTRY_LIMIT:,} per archive",
+        )
     entries = [info for info in infos if info.filename and not info.filename.endswith("/")]
     seen: set[str] = set()
-    for info in entries:
+    for index, info in enumerate(entries):
+        if not index & 0x3FF:
+            deadline.check()
         if info.filename in seen:
             raise OmError(GE_FAILURE, f"duplicate ZIP entry {_shown(info.filename)}")
         seen.add(info.filename)
@@ -156,77 +330,7 @@ def _range(source: ByteSource, offset: int, length: int, name: str) -> bytes:
     return source.read(offset, length)
 
 
-def _read_entry(source: ByteSource, info: zipfile.ZipInfo) -> bytes:
-    """The entry's content as minizip gives it to GE, or OmError(500002)."""
-    name = _shown(info.filename)
-    if info.file_size == 0:
-        raise OmError(GE_FAILURE, f"{name}: empty entry")
-    if info.file_size > JSON_LIMIT:
-        raise OmError(
-            GE_FAILURE,
-            f"{name}: {info.file_size:,} bytes, over omscan's {JSON_LIMIT:,}-byte limit "
-            "for a JSON entry (not read)",
-        )
-    magic, _, flags, method, _, _, crc, csize, usize, name_len, extra_len = _LOCAL_HEADER.unpack(
-        _range(source, info.header_offset, _LOCAL_HEADER.size, name)
-    )
-    if magic != _LOCAL_MAGIC:
-        raise OmError(GE_FAILURE, f"{name}: no local file header at {info.header_offset}")
-    start = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
-    if info.compress_type == zipfile.ZIP_STORED:  # GE maps these straight from the buffer
-        return _range(source, start, info.file_size, name)
-    if info.compress_type != zipfile.ZIP_DEFLATED:
-        raise OmError(GE_FAILURE, f"{name}: compression method {info.compress_type} unsupported")
-    encoded_name = info.orig_filename.encode("utf-8" if info.flag_bits & _UTF8_NAME else "cp437")
-    checked = not flags & _HAS_DESCRIPTOR
-    if (
-        method != info.compress_type
-        or name_len != len(encoded_name)
-        or (checked and crc != info.CRC)
-        or (checked and csize not in (_SIZE_UNKNOWN, info.compress_size))
-        or (checked and usize not in (_SIZE_UNKNOWN, info.file_size))
-    ):
-        raise OmError(GE_FAILURE, f"{name}: local file header disagrees with the directory")
-    return _inflate(source, start, info)
-
-
-def _inflate(source: ByteSource, start: int, info: zipfile.ZipInfo) -> bytes:
-    """Exactly ``file_size`` bytes of raw deflate, reading compressed data in chunks only
-    until they are out; what follows them in the stream is ignored, as minizip does."""
-    name = _shown(info.filename)
-    end = start + info.compress_size
-    if end > source.size:
-        raise OmError(GE_FAILURE, f"{name}: data outside the archive")
-    # A stream that needs more input than this for at most JSON_LIMIT bytes is hostile.
-    stop = min(end, start + 2 * JSON_LIMIT + _CHUNK)
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    out = bytearray()
-    pos = start
-    try:
-        while len(out) < info.file_size and not inflater.eof:
-            pending = inflater.unconsumed_tail
-            if not pending:
-                if pos >= stop:
-                    break
-                pending = source.read(pos, min(_CHUNK, stop - pos))
-                pos += len(pending)
-            out += inflater.decompress(pending, info.file_size - len(out))
-    except zlib.error as exc:
-        raise OmError(GE_FAILURE, f"{name}: bad deflate data ({exc})") from None
-    if len(out) == info.file_size:
-        return bytes(out)
-    if pos >= stop and stop < end:
-        raise OmError(
-            GE_FAILURE, f"{name}: deflate stream still short after {stop - start:,} bytes"
-        )
-    raise OmError(GE_FAILURE, f"{name}: inflates to {len(out):,} bytes, not {info.file_size:,}")
-
-
-def _read_json(source: ByteSource, info: zipfile.ZipInfo) -> Any:
-    return _parse_json(_shown(info.filename), _read_entry(source, info))
-
-
-def _parse_json(name: str, raw: bytes) -> Any:
+def _parse_json(name: str, raw: bytes | bytearray) -> Any:
     """The document as ``nlohmann::json::parse`` reads it (GE's JsonFile): RFC 8259 in
     UTF-8 with an optional BOM, no NaN or Infinity, integers outside 64 bits kept as
     doubles, a number too large for a double or a lone surrogate an error."""
@@ -297,27 +401,28 @@ def _size_t(value: Any) -> int | None:
     return None
 
 
-def _inventory(source: ByteSource, entries: list[zipfile.ZipInfo], metas: list[Any]) -> Inventory:
+def _inventory(archive: _Archive, first_meta: Any, metas: int) -> Inventory:
     """Manifest fields, the first model's metadata (GE loads the first), and the SoC
     named by kernel folders. Metadata only: a bad manifest is a warning, not an error."""
     warnings: list[str] = []
     manifest: Any = {}
+    entries = archive.entries
     found = [i for i in entries if i.filename.rpartition("/")[2] == MANIFEST_SUFFIX]
     if not found:
         warnings.append("no manifest.json")
     else:
         try:
-            manifest = _read_json(source, min(found, key=lambda i: i.filename.count("/")))
+            manifest = archive.read_json(min(found, key=lambda i: i.filename.count("/")))
         except OmError as exc:
             warnings.append(exc.reason)
     manifest = manifest if isinstance(manifest, dict) else {}
     model_num = manifest.get("model_num")
-    if isinstance(model_num, int) and model_num != len(metas):
-        warnings.append(f"manifest model_num {model_num} but {len(metas)} model_meta.json")
-    if len(metas) > 1:
-        warnings.append(f"{len(metas)} models: workSize is the last model_meta.json's")
+    if isinstance(model_num, int) and model_num != metas:
+        warnings.append(f"manifest model_num {model_num} but {metas} model_meta.json")
+    if metas > 1:
+        warnings.append(f"{metas} models: workSize is the last model_meta.json's")
     socs = sorted({m.group(1) for info in entries if (m := _KERNELS.search(info.filename))})
-    first = metas[0] if metas and isinstance(metas[0], dict) else {}
+    first = first_meta if isinstance(first_meta, dict) else {}
     inputs, outputs = first.get("inputs"), first.get("outputs")
     extra = {
         "om2_version": manifest.get("om2_version"),
@@ -333,7 +438,7 @@ def _inventory(source: ByteSource, entries: list[zipfile.ZipInfo], metas: list[A
         format="om2",
         name=str(first.get("name", "")),
         modeltype="om2",
-        submodel_count=len(metas),
+        submodel_count=metas,
         soc_version=",".join(socs) or None,
         inputs=_tensors(inputs),
         outputs=_tensors(outputs),

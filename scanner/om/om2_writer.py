@@ -4,7 +4,9 @@ For tests, benchmarks and demo trees. Entries follow GE's layout and order
 (``om2_package_contants.h``, ``Om2ZipSaver::Save``): manifest, runtime, constants and
 their config, kernels, model metadata. JSON is stored uncompressed as GE writes it unless
 ``compress_json``; the constants are zeros, stored, and written to a path as holes, so a
-1 GiB archive costs no disk.
+1 GiB archive costs no disk. ``hostile_om2`` builds, from raw ZIP records (``raw_archive``:
+shared members, zip64 counts — what zipfile will not write), the archives that the
+reader's bounds are for.
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal, Protocol
+
+from .om2 import JSON_LIMIT
 
 Defect = Literal[
     "none",
@@ -206,3 +212,126 @@ def write_om2(path: str | os.PathLike[str], params: Om2Params) -> int:
         else:
             _write_archive(_Holes(handle), params)
     return os.path.getsize(path)
+
+
+# --- hostile archives: raw ZIP records, for what zipfile will not write -------------------
+
+_LOCAL = struct.Struct("<IHHHHHIIIHH")
+_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
+_END = struct.Struct("<IHHHHIIH")
+_END64 = struct.Struct("<IQHHIIQQQQ")
+_LOCATOR64 = struct.Struct("<IIQI")
+_DOS_DATE = 0x21  # 1980-01-01
+
+
+@dataclass(frozen=True)
+class Payload:
+    """An entry's bytes as the archive holds them, and what its records say of them."""
+
+    data: bytes
+    size: int  # uncompressed
+    crc: int
+    method: int
+
+    @classmethod
+    def deflate(cls, content: bytes) -> Payload:
+        packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+        data = packer.compress(content) + packer.flush()
+        return cls(data, len(content), zlib.crc32(content), zipfile.ZIP_DEFLATED)
+
+    @property
+    def described(self) -> tuple[int, int, int, int, int, int]:
+        """What a local header and a directory record both say of the data: method,
+        time, date, CRC, stored and uncompressed sizes."""
+        return (self.method, 0, _DOS_DATE, self.crc, len(self.data), self.size)
+
+    @classmethod
+    def store(cls, content: bytes) -> Payload:
+        return cls(content, len(content), zlib.crc32(content), zipfile.ZIP_STORED)
+
+
+def raw_archive(
+    members: Sequence[tuple[str, Payload]], directory: Sequence[tuple[str, int]] | None = None
+) -> bytes:
+    """Local entries for ``members``, then a central directory of ``directory``: records
+    ``(name, member index)``, one per member by default. Records may share a member (the
+    overlapping entries of a hostile archive): give them names as long as the member's,
+    as minizip compares the lengths. Zip64 end records when there are over 65,535."""
+    out = io.BytesIO()
+    offsets = []
+    for name, payload in members:
+        offsets.append(out.tell())
+        raw = name.encode()
+        out.write(_LOCAL.pack(0x04034B50, 20, 0, *payload.described, len(raw), 0))
+        out.write(raw)
+        out.write(payload.data)
+    start = out.tell()
+    records = directory if directory is not None else [(n, i) for i, (n, _) in enumerate(members)]
+    for name, index in records:
+        payload = members[index][1]
+        raw = name.encode()
+        record = (*payload.described, len(raw), 0, 0, 0, 0, 0, offsets[index])
+        out.write(_CENTRAL.pack(0x02014B50, 20, 20, 0, *record))
+        out.write(raw)
+    end = out.tell()
+    count = len(records)
+    if count > 0xFFFF:
+        out.write(_END64.pack(0x06064B50, 44, 45, 45, 0, 0, count, count, end - start, start))
+        out.write(_LOCATOR64.pack(0x07064B50, 0, end, 1))
+        count = 0xFFFF
+    out.write(_END.pack(0x06054B50, 0, 0, count, count, end - start, start, 0))
+    return out.getvalue()
+
+
+Hostile = Literal[
+    "shared_member",  # thousands of records pointing at one 16 MiB JSON member
+    "object_bomb",  # ~20 KB deflated, millions of small objects once parsed
+    "shared_object_bomb",  # both at once
+    "deep_nesting",  # arrays nested millions deep
+    "huge_string",  # one string of nearly 16 MiB
+    "many_numbers",  # millions of numbers in one array
+    "many_members",  # hundreds of distinct members, each just under the entry limit
+    "many_entries",  # hundreds of thousands of tiny entries (zip64)
+]
+HOSTILE_SHAPES: tuple[Hostile, ...] = Hostile.__args__  # type: ignore[attr-defined]
+JUST_UNDER = JSON_LIMIT - 1
+
+
+def _filled(head: bytes, unit: bytes, tail: bytes, size: int) -> bytes:
+    """``head``, ``unit`` repeated, ``tail``: valid JSON of about ``size`` bytes."""
+    return head + unit * ((size - len(head) - len(tail)) // len(unit)) + tail
+
+
+def hostile_json(shape: Hostile, size: int = JUST_UNDER) -> bytes:
+    """A model_meta.json GE would read (it has a work_size), costly to parse."""
+    head = b'{"work_size": 1, "x": '
+    if shape in ("object_bomb", "shared_object_bomb"):
+        return _filled(head + b"[", b"{},", b"{}]}", size)
+    if shape == "deep_nesting":
+        depth = (size - len(head) - 1) // 2
+        return head + b"[" * depth + b"]" * depth + b"}"
+    if shape == "huge_string":
+        return _filled(head + b'"', b"a", b'"}', size)
+    if shape == "many_numbers":
+        return _filled(head + b"[", b"0,", b"0]}", size)
+    return _filled(b'{"work_size": 1}', b" ", b"", size)  # whitespace: cheap to parse
+
+
+def hostile_om2(shape: Hostile, count: int = 0) -> bytes:
+    """An archive of ``shape`` a few MB long, every entry valid on its own, so that only
+    the reader's bounds stop it. ``count`` overrides the number of records or members."""
+    if shape in ("shared_member", "shared_object_bomb"):
+        copies = count or 50_000
+        meta = Payload.deflate(hostile_json(shape))
+        names = [f"data/m{index:06d}/model_meta.json" for index in range(copies)]
+        return raw_archive([(names[0], meta)], [(name, 0) for name in names])
+    if shape == "many_members":
+        meta = Payload.deflate(hostile_json(shape))
+        return raw_archive([(f"data/m{i:06d}/model_meta.json", meta) for i in range(count or 256)])
+    if shape == "many_entries":
+        kernel = Payload.store(b"\0")
+        entries = [(f"data/kernels_x/k{i:07d}.o", kernel) for i in range(count or 300_000)]
+        return raw_archive(
+            [("data/model_0/model_meta.json", Payload.store(b'{"work_size": 1}')), *entries]
+        )
+    return raw_archive([("data/model_0/model_meta.json", Payload.deflate(hostile_json(shape)))])

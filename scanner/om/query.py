@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
+from .deadline import NO_DEADLINE, Deadline
 from .errors import AclError, OmError
 from .header import OmHeader
-from .layout import TASK_INFO, WEIGHTS_DATA, OmLayout, read_layout
+from .layout import TASK_INFO, OmLayout, read_layout
 from .proto.task_pb2 import ModelTaskDef
 from .source import ByteSource
 
@@ -47,23 +48,19 @@ def is_om2(source: ByteSource) -> bool:
     return source.read(0, 4) == ZIP_MAGIC
 
 
-def query_om(source: ByteSource) -> tuple[OmLayout, Sizes]:
+def query_om(source: ByteSource, deadline: Deadline = NO_DEADLINE) -> tuple[OmLayout, Sizes]:
     """Steps 3-10 for a classic `.om` (the caller has made the step-1 checks)."""
-    layout = read_layout(source)
+    layout = read_layout(source, deadline)
     header = layout.header
     # A dynamic header with model_num 0 walks no table at all (GE then answers 0 and 0).
-    if not header.dynamic and len(layout.submodels[0].partitions) == 1:
+    if not header.dynamic and layout.first is not None and len(layout.first.partitions) == 1:
         raise OmError(
             AclError.ACL_ERROR_GE_PARAM_INVALID,
             "not an executable om: a single partition (IR-only model)",
         )
-    weight_size = 0
-    for submodel in layout.submodels:
-        weights = submodel.find(WEIGHTS_DATA)
-        weight_size += weights.size if weights else 0
     if header.dynamic:
-        return layout, Sizes(0, weight_size, _dynamic_reason(header))
-    return layout, Sizes(_memory_size(source, layout), weight_size)
+        return layout, Sizes(0, layout.weight_size, _dynamic_reason(header))
+    return layout, Sizes(_memory_size(source, layout), layout.weight_size)
 
 
 def _dynamic_reason(header: OmHeader) -> str:
@@ -76,7 +73,7 @@ def _dynamic_reason(header: OmHeader) -> str:
 
 def _memory_size(source: ByteSource, layout: OmLayout) -> int:
     """Step 9: ``ModelTaskDef.memory_size`` from the first sub-model's TASK_INFO."""
-    task_info = layout.submodels[0].find(TASK_INFO)
+    task_info = layout.first.find(TASK_INFO) if layout.first else None
     if task_info is None or task_info.size == 0:
         return 0
     raw = source.read(task_info.offset, task_info.size)

@@ -31,6 +31,15 @@ class PartitionInfo:
 
 
 @dataclass(frozen=True)
+class PartitionTotal:
+    """All partitions of one type, for a model with too many to list one by one."""
+
+    type_name: str
+    count: int
+    size: int
+
+
+@dataclass(frozen=True)
 class Inventory:
     """Facts about a model beyond the API's three numbers."""
 
@@ -41,7 +50,10 @@ class Inventory:
     platform_version: str = ""
     submodel_count: int = 0
     table_width: int = 0  # 32 or 64 (classic .om only)
+    # Each partition, or past LISTED_PARTITIONS (layout.py) none: their totals per type.
     partitions: tuple[PartitionInfo, ...] = ()
+    partition_count: int = 0
+    partition_totals: tuple[PartitionTotal, ...] = ()
     soc_version: str | None = None
     atc_version: str | None = None
     inputs: tuple[TensorInfo, ...] = ()

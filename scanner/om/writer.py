@@ -56,6 +56,7 @@ class OmSpec:
     magic: int = MAGIC
     payload_length: int | None = None  # default: the real payload length
     trailing: bytes = b""
+    trailing_zeros: int = 0  # after ``trailing`` (a hole on disk)
 
     @property
     def wide(self) -> bool:
@@ -126,6 +127,21 @@ def spec_for(params: ModelParams) -> OmSpec:
     )
 
 
+def endless_flow_model(submodels: int = (1 << 32) - 1) -> OmSpec:
+    """A dynamic flow model of ``submodels`` empty tables, all zeros: a flow table may hold
+    no partition, so each sub-model is 8 bytes and the file one hole (32 GiB by default).
+    GE walks every table; the walk takes hours, for the reader's deadline to cut short."""
+    return OmSpec(
+        submodels=[], modeltype=FLOW_MODEL, model_num=submodels, trailing_zeros=8 * submodels + 1
+    )
+
+
+def many_submodels(count: int) -> OmSpec:
+    """``count`` sub-models of one 1-byte WEIGHTS_DATA partition each (17 bytes apiece
+    with 32-bit tables): GE answers 0 work (dynamic) and ``count`` bytes of weights."""
+    return OmSpec(submodels=[[Blob(WEIGHTS_DATA, b"\0")]] * count, era="2022")
+
+
 def _header(spec: OmSpec, payload: int) -> bytes:
     raw = bytearray(HEADER_SIZE)
     version = 0x10000000 if spec.era == "2020" else VERSION_2
@@ -172,6 +188,7 @@ def _pieces(spec: OmSpec) -> list[bytes | int]:
             pieces.append(blob.data)
             pieces.append(blob.zeros)
     pieces.append(spec.trailing)
+    pieces.append(spec.trailing_zeros)
     return pieces
 
 

@@ -169,16 +169,17 @@ async def run_pipeline(
     ) -> None:
         async with inbox, results:
             async for chunk in inbox:
-                outcomes = []
-                for entry, loaded, taken in chunk:
-                    try:
-                        answer = await backend.query(entry, loaded)
-                    finally:
+                try:
+                    answers = await backend.query_chunk([(entry, got) for entry, got, _ in chunk])
+                finally:
+                    for _, loaded, _ in chunk:
                         loaded.close()
+                    for _, _, taken in chunk:
                         await budget.release(taken)
-                    progress.queried += 1
-                    outcomes.append(Outcome(entry, answer))
-                await results.send(outcomes)
+                progress.queried += len(chunk)
+                await results.send(
+                    [Outcome(item[0], answer) for item, answer in zip(chunk, answers, strict=True)]
+                )
 
     with first_error():
         async with anyio.create_task_group() as group:

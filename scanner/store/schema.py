@@ -84,7 +84,8 @@ results = Table(
     Column("atc_version", Text, nullable=True),
     Column("platform_version", Text, nullable=True),
     Column("inputs", Text, nullable=True),  # JSON [{name, dtype, shape}]
-    Column("partitions", Text, nullable=True),  # JSON [{submodel, type, size}]
+    # JSON [{submodel, type, size}], or past 64 partitions {count, by_type: {TYPE: {count, size}}}
+    Column("partitions", Text, nullable=True),
     Column("warnings", Text, nullable=True),  # JSON list of strings
     Column("bytes_read", BigInteger, nullable=False),
     Column("duration_ms", Float, nullable=False),

@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from ..om import QueryResult
+from ..om import Inventory, QueryResult
 from . import migrate
 from .errors import StoreError
 from .schema import SETTLED_STATUSES, model_files, repositories, results, scans, work_scans
@@ -145,6 +145,17 @@ def _storable(value: int, name: str, warnings: list[str]) -> int:
     return MAX_STORED_SIZE
 
 
+def _partitions_json(inv: Inventory) -> str:
+    """Each partition, or for a model with more than the reader lists (a file can hold a
+    million sub-models) the count and the totals per type: never megabytes per row."""
+    if inv.partition_totals:
+        by_type = {t.type_name: {"count": t.count, "size": t.size} for t in inv.partition_totals}
+        return json.dumps({"count": inv.partition_count, "by_type": by_type})
+    return json.dumps(
+        [{"submodel": p.submodel, "type": p.type_name, "size": p.size} for p in inv.partitions]
+    )
+
+
 def _result_row(scan_id: int, file_id: int, item: ResultItem) -> dict[str, Any]:
     result, inv = item.result, item.result.inventory
     warnings = [*(inv.warnings if inv else ()), *item.warnings]
@@ -174,11 +185,7 @@ def _result_row(scan_id: int, file_id: int, item: ResultItem) -> dict[str, Any]:
         )
         if inv
         else None,
-        "partitions": json.dumps(
-            [{"submodel": p.submodel, "type": p.type_name, "size": p.size} for p in inv.partitions]
-        )
-        if inv
-        else None,
+        "partitions": _partitions_json(inv) if inv else None,
         "warnings": json.dumps(warnings) if warnings else None,
         "bytes_read": result.bytes_read,
         "duration_ms": round(item.seconds * 1000, 3),
