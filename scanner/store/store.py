@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from ..om import QueryResult
 from . import migrate
 from .errors import StoreError
+from .names import disk_name, storable_text, stored_name
 from .schema import SETTLED_STATUSES, model_files, repositories, results, scans, work_scans
 from .urls import async_url, mask, resolve
 
@@ -155,20 +156,20 @@ def _result_row(scan_id: int, file_id: int, item: ResultItem) -> dict[str, Any]:
         "file_id": file_id,
         "status": result.status,
         "ret": result.ret,
-        "ret_name": result.ret_name,
-        "error": result.error,
+        "ret_name": storable_text(result.ret_name),
+        "error": storable_text(result.error),
         "work_size": work_size,
         "weight_size": weight_size,
         "dynamic": result.dynamic,
-        "dynamic_reason": result.dynamic_reason,
+        "dynamic_reason": storable_text(result.dynamic_reason),
         "format": result.format,
         "backend": item.backend,
         "npu_device": item.npu_device,
-        "model_name": inv.name if inv else None,
-        "modeltype": inv.modeltype if inv else None,
-        "soc_version": inv.soc_version if inv else None,
-        "atc_version": inv.atc_version if inv else None,
-        "platform_version": inv.platform_version if inv else None,
+        "model_name": storable_text(inv.name) if inv else None,
+        "modeltype": storable_text(inv.modeltype) if inv else None,
+        "soc_version": storable_text(inv.soc_version) if inv else None,
+        "atc_version": storable_text(inv.atc_version) if inv else None,
+        "platform_version": storable_text(inv.platform_version) if inv else None,
         "inputs": json.dumps(
             [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in inv.inputs]
         )
@@ -251,7 +252,7 @@ class Store:
                     host=host,
                     backend=backend,
                     devices=json.dumps(list(devices)),
-                    roots=json.dumps(list(roots)),
+                    roots=json.dumps([stored_name(root) for root in roots]),
                     options=json.dumps(options),
                     status="running",
                 )
@@ -306,11 +307,13 @@ class Store:
             )
             .join(repositories, repositories.c.id == model_files.c.repository_id)
             .outerjoin(results, results.c.id == latest)
-            .where(repositories.c.path == root, model_files.c.removed_scan_id.is_(None))
+            .where(
+                repositories.c.path == stored_name(root), model_files.c.removed_scan_id.is_(None)
+            )
         )
         async with self.transaction() as conn:
             rows = (await conn.execute(query)).all()
-        return {row[0]: PreviousFile(*row[1:]) for row in rows}
+        return {disk_name(row[0]): PreviousFile(*row[1:]) for row in rows}
 
     async def write_results(self, scan_id: int, items: Sequence[ResultItem]) -> None:
         """Upsert the files and their results for this scan, in one transaction."""
@@ -318,10 +321,11 @@ class Store:
             return
         async with self.transaction() as conn:
             repo_ids = await self.repository_ids(conn, sorted({i.root for i in items}), scan_id)
+            keys = [(repo_ids[i.root], stored_name(i.relpath)) for i in items]
             file_rows = [
                 {
-                    "repository_id": repo_ids[i.root],
-                    "relpath": i.relpath,
+                    "repository_id": repo_id,
+                    "relpath": relpath,
                     "size": i.size,
                     "mtime_ns": i.mtime_ns,
                     "inode": i.inode,
@@ -330,11 +334,11 @@ class Store:
                     "first_scan_id": scan_id,
                     "last_scan_id": scan_id,
                 }
-                for i in items
+                for i, (repo_id, relpath) in zip(items, keys, strict=True)
             ]
             file_ids = await _upsert_files(conn, file_rows)
             result_rows = [
-                _result_row(scan_id, file_ids[(repo_ids[i.root], i.relpath)], i) for i in items
+                _result_row(scan_id, file_ids[key], i) for i, key in zip(items, keys, strict=True)
             ]
             result_stmt = _upsert(conn, results)
             result_stmt = result_stmt.on_conflict_do_update(
@@ -373,7 +377,7 @@ class Store:
                     .where(repositories.c.path == root, model_files.c.removed_scan_id.is_(None))
                 )
             ).all()
-            gone = [row.id for row in rows if row.relpath not in present]
+            gone = [row.id for row in rows if disk_name(row.relpath) not in present]
             for chunk in _chunks(gone):
                 await conn.execute(
                     update(model_files)
@@ -395,12 +399,14 @@ class Store:
     async def repository_ids(
         self, conn: AsyncConnection, roots: Sequence[str], scan_id: int
     ) -> dict[str, int]:
+        """The ids of the repositories at ``roots`` (created if new), by root."""
+        paths = {stored_name(root): root for root in roots}
         stmt = _upsert(conn, repositories).on_conflict_do_nothing(index_elements=["path"])
-        await conn.execute(stmt, [{"path": root, "first_scan_id": scan_id} for root in roots])
+        await conn.execute(stmt, [{"path": path, "first_scan_id": scan_id} for path in paths])
         rows = await conn.execute(
-            select(repositories.c.path, repositories.c.id).where(repositories.c.path.in_(roots))
+            select(repositories.c.path, repositories.c.id).where(repositories.c.path.in_(paths))
         )
-        return {row.path: row.id for row in rows}
+        return {paths[row.path]: row.id for row in rows}
 
 
 def _carry_statement(conn: AsyncConnection, scan_id: int) -> Any:
