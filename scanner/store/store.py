@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ..om import QueryResult
 from . import migrate
+from .dbfile import DatabaseFile, database_file
 from .errors import StoreError
 from .names import disk_name, storable_text, stored_name
 from .schema import SETTLED_STATUSES, model_files, repositories, results, scans, work_scans
@@ -191,16 +192,31 @@ def _result_row(scan_id: int, file_id: int, item: ResultItem) -> dict[str, Any]:
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine, display_url: str) -> None:
+    def __init__(self, engine: AsyncEngine, display_url: str, file: str | None = None) -> None:
         self.engine = engine
         self.display_url = display_url  # as the user typed it, password masked
+        self.file = file  # the SQLite database file, None for PostgreSQL
+        self._after_close = ExitStack()  # released once every connection is closed
+        self._database_file: DatabaseFile | None = None
+
+    def database_file(self) -> DatabaseFile:
+        """This process's descriptor of the SQLite database file (see ``dbfile``)."""
+        assert self.file is not None
+        if self._database_file is None:
+            self._database_file = self._after_close.enter_context(database_file(self.file))
+        return self._database_file
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One transaction; any database failure becomes a one-line StoreError."""
+        async with self.failures_told(), self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def failures_told(self) -> AsyncIterator[None]:
+        """Any database failure inside becomes a one-line StoreError."""
         try:
-            async with self.engine.begin() as conn:
-                yield conn
+            yield
         except StoreError:
             raise
         except (SQLAlchemyError, OSError) as exc:
@@ -445,6 +461,23 @@ def _sqlite_pragmas(busy: bool) -> Any:
     return setup
 
 
+def _refuse_hard_links(file: str, display: str) -> None:
+    """SQLite keeps a database's write-ahead log and its index beside the *name* it was
+    opened by (it resolves symlinks, but a hard link is a second name of its own): two
+    processes writing through two names each miss the other's log, and check-pointing
+    both corrupts the file. No lock can make that safe, so such a file is refused."""
+    try:
+        links = os.stat(file).st_nlink
+    except FileNotFoundError:
+        return
+    if links > 1:
+        raise StoreError(
+            f"database {display}: the file has {links} names (hard links); SQLite keeps its "
+            "write-ahead log beside the name it is opened by, so two names corrupt it: "
+            "remove the other links"
+        )
+
+
 @asynccontextmanager
 async def open_store(
     url: str | None = None, *, migrate_schema: bool = True
@@ -453,10 +486,13 @@ async def open_store(
     schema to this omscan's head first."""
     given = resolve(url)
     parsed = async_url(given)
+    file: str | None = None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         folder = os.path.dirname(os.path.abspath(parsed.database))
         if not os.path.isdir(folder):
             raise StoreError(f"database {mask(given)}: directory {folder} does not exist")
+        file = os.path.abspath(parsed.database)
+        _refuse_hard_links(file, mask(given))
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql":
         # asyncpg waits 60 s for an unreachable server by default; a nightly job should not.
@@ -467,10 +503,13 @@ async def open_store(
     if parsed.get_backend_name() == "sqlite":
         busy = "timeout" not in parsed.query
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy))
-    store = Store(engine, mask(given))
+    store = Store(engine, mask(given), file)
     try:
         if migrate_schema:
             await store.upgrade()
+        if file is not None and os.path.exists(file):
+            store.database_file()  # held from now on: see dbfile
         yield store
     finally:
         await engine.dispose()
+        store._after_close.close()
