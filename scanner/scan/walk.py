@@ -9,6 +9,7 @@ counted once however many links lead to it.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import fnmatch
 import os
 import re
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 LFS_PREFIX = b"version https://git-lfs.github.com/spec/v1"
 LFS_MAX_SIZE = 1024  # Git LFS pointer files are smaller than this by specification
 SKIP_DIRS = {".git", ".hg", ".svn"}
+PATH_MAX = os.pathconf("/", "PC_PATH_MAX")  # the longest path the system calls take
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def _walk_root(
                 root,
                 reldir or ".",
                 status="unreadable",
-                error=_why(exc, "directory"),
+                error=_why(exc, "directory", directory),
                 directory=True,
             )
             continue
@@ -124,8 +126,14 @@ def _walk_root(
             try:
                 info = entry.stat()
             except OSError as exc:
-                if matches(relpath):
-                    yield FileEntry(root, relpath, status="unreadable", error=_why(exc, "file"))
+                # A directory is recorded whatever the globs: what is below it is unknown
+                # (a path past PATH_MAX lands here, its type known from the listing).
+                if entry.is_dir(follow_symlinks=False):
+                    why = _why(exc, "directory", entry.path)
+                    yield FileEntry(root, relpath, status="unreadable", error=why, directory=True)
+                elif matches(relpath):
+                    why = _why(exc, "file", entry.path)
+                    yield FileEntry(root, relpath, status="unreadable", error=why)
                 continue
             if stat.S_ISDIR(info.st_mode):
                 if entry.name not in SKIP_DIRS:
@@ -155,7 +163,7 @@ def classify(entry: FileEntry) -> FileEntry:
         with open(entry.path, "rb") as handle:
             head = handle.read(len(LFS_PREFIX))
     except OSError as exc:
-        return _with(entry, "unreadable", _why(exc, "file"))
+        return _with(entry, "unreadable", _why(exc, "file", entry.path))
     if head == LFS_PREFIX:
         return _with(entry, "lfs_pointer", "Git LFS pointer: the model itself was not fetched")
     return entry
@@ -165,5 +173,8 @@ def _with(entry: FileEntry, status: str, error: str) -> FileEntry:
     return dataclasses.replace(entry, status=status, error=error)
 
 
-def _why(exc: OSError, what: str) -> str:
+def _why(exc: OSError, what: str, path: str = "") -> str:
+    if exc.errno == errno.ENAMETOOLONG and len(os.fsencode(path)) >= PATH_MAX:
+        length = len(os.fsencode(path))
+        return f"cannot read {what}: its path is {length} bytes, longer than PATH_MAX ({PATH_MAX})"
     return f"cannot read {what}: {exc.strerror or exc}"
