@@ -36,7 +36,15 @@ from . import migrate
 from .dbfile import DatabaseFile, database_file
 from .errors import StoreError
 from .names import disk_name, storable_text, stored_name
-from .schema import SETTLED_STATUSES, model_files, repositories, results, scans, work_scans
+from .schema import (
+    SETTLED_STATUSES,
+    model_files,
+    removals,
+    repositories,
+    results,
+    scans,
+    work_scans,
+)
 from .urls import async_url, mask, resolve
 
 CHUNK = 500  # ids per IN (...) list, well under every driver's parameter limit
@@ -259,7 +267,11 @@ class Store:
         backend: str,
         devices: Sequence[int],
         options: dict[str, Any],
+        *,
+        repositories: Sequence[str] | None = None,
     ) -> int:
+        """Open a scan of ``roots``, creating the ``repositories`` it walks (by default
+        one per root) that the store does not know yet."""
         async with self.transaction() as conn:
             scan_id = await conn.scalar(
                 insert(scans)
@@ -275,7 +287,9 @@ class Store:
                 .returning(scans.c.id)
             )
             assert scan_id is not None
-            await self.repository_ids(conn, roots, scan_id)
+            await self.repository_ids(
+                conn, roots if repositories is None else repositories, scan_id
+            )
             return int(scan_id)
 
     async def close_abandoned_scans(self) -> int:
@@ -383,24 +397,20 @@ class Store:
                     .values(last_scan_id=scan_id)
                 )
 
-    async def mark_removed(self, scan_id: int, root: str, present: set[str]) -> int:
-        """Files of the repository that the scan did not see are marked removed."""
+    async def mark_removed(self, scan_id: int, file_ids: Sequence[int]) -> int:
+        """Record these files removed by the scan: on the file (``removed_scan_id``, for
+        what is present now) and in ``removals`` (kept when a file comes back, so that
+        ``diff`` knows what was present after any earlier scan)."""
         async with self.transaction() as conn:
-            rows = (
-                await conn.execute(
-                    select(model_files.c.id, model_files.c.relpath)
-                    .join(repositories, repositories.c.id == model_files.c.repository_id)
-                    .where(repositories.c.path == root, model_files.c.removed_scan_id.is_(None))
-                )
-            ).all()
-            gone = [row.id for row in rows if disk_name(row.relpath) not in present]
-            for chunk in _chunks(gone):
+            for chunk in _chunks(file_ids):
                 await conn.execute(
                     update(model_files)
                     .where(model_files.c.id.in_(chunk))
                     .values(removed_scan_id=scan_id, removed_at=_now())
                 )
-            return len(gone)
+                rows = [{"file_id": file_id, "scan_id": scan_id} for file_id in chunk]
+                await conn.execute(_upsert(conn, removals).on_conflict_do_nothing(), rows)
+        return len(file_ids)
 
     # --- reads ------------------------------------------------------------------
 
@@ -411,6 +421,12 @@ class Store:
             return [dict(row._mapping) for row in result]
 
     # --- helpers ----------------------------------------------------------------
+
+    async def repository_paths(self) -> list[str]:
+        """Every repository the store knows, as paths on disk."""
+        async with self.transaction() as conn:
+            paths = await conn.scalars(select(repositories.c.path))
+            return [disk_name(path) for path in paths]
 
     async def repository_ids(
         self, conn: AsyncConnection, roots: Sequence[str], scan_id: int
