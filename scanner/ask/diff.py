@@ -15,14 +15,25 @@ from typing import Any
 
 from ..store import Store, StoreError
 
+# Files the scan answered, then the others: each one's latest answer before the scan,
+# unless a removal recorded since then came after it. Two halves rather than one "latest
+# up to the scan" per file: PostgreSQL would hash the whole results table for that.
 _AS_AFTER_SCAN = """
 SELECT repo.path AS repository, f.relpath AS relpath, r.status AS status, r.ret AS ret,
        r.work_size AS work_size, r.weight_size AS weight_size
+FROM results r
+JOIN model_files f ON f.id = r.file_id
+JOIN repositories repo ON repo.id = f.repository_id
+WHERE r.scan_id = :scan
+UNION ALL
+SELECT repo.path, f.relpath, r.status, r.ret, r.work_size, r.weight_size
 FROM model_files f
 JOIN repositories repo ON repo.id = f.repository_id
-JOIN results r ON r.file_id = f.id AND r.scan_id = (
-    SELECT MAX(r2.scan_id) FROM results r2 WHERE r2.file_id = f.id AND r2.scan_id <= :scan)
-WHERE NOT EXISTS (
+JOIN results r ON r.id = (
+    SELECT r2.id FROM results r2 WHERE r2.file_id = f.id AND r2.scan_id < :scan
+    ORDER BY r2.scan_id DESC LIMIT 1)
+WHERE NOT EXISTS (SELECT 1 FROM results r3 WHERE r3.scan_id = :scan AND r3.file_id = f.id)
+  AND NOT EXISTS (
     SELECT 1 FROM removals d
     WHERE d.file_id = f.id AND d.scan_id > r.scan_id AND d.scan_id <= :scan)
 """
