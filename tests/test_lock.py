@@ -5,6 +5,7 @@ log goes by name), and a refused scan is told who holds the lock on both databas
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -70,8 +71,13 @@ def test_a_scan_started_through_the_other_name_mid_scan_is_refused(tmp_path: Pat
     while not (db.exists() and running(db)):
         assert first.poll() is None and time.monotonic() < deadline
         time.sleep(0.01)
-    second = scan(tmp_path / "repo", f"sqlite:///{symlinked(db)}")
-    _, err = second.communicate(timeout=60)
+    first.send_signal(signal.SIGSTOP)  # held mid-scan, its lock with it
+    try:
+        assert first.poll() is None
+        second = scan(tmp_path / "repo", f"sqlite:///{symlinked(db)}")
+        _, err = second.communicate(timeout=60)
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert first.wait(timeout=120) == 0, "the first scan went on"
     assert second.returncode == 3 and "another scan is running" in err
     assert integrity(db) == "ok"
