@@ -206,7 +206,7 @@ def test_om2_kernels_are_never_written_out_or_loaded(tmp_path: Path) -> None:
     # None: importing ctypes opens the running interpreter itself (ctypes.pythonapi)
     assert [lib for lib in audit["dlopen"] if lib != "None"] == []
     assert audit["exec"] == []
-    db_files = {f"{db}{suffix}" for suffix in ("", "-wal", "-shm", "-journal", ".scan-lock")}
+    db_files = {f"{db}{suffix}" for suffix in ("", "-wal", "-shm", "-journal")}
     assert set(audit["written"]) <= db_files, audit["written"]
     assert files_under(tmp_path) - before <= db_files | {str(log)}
     with closing(sqlite3.connect(db)) as conn:

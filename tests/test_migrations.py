@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from scanner.cli import cli
-from scanner.store import StoreError, open_store
+from scanner.store import ResultItem, StoreError, open_store
 from scanner.store.migrate import head_revision
 
 TABLES = "SELECT COUNT(*) AS n FROM latest_results"
@@ -59,3 +59,40 @@ def test_head_constant_matches_the_migration_scripts() -> None:
     from scanner.store.migrate import HEAD
 
     assert head_revision() == HEAD
+
+
+@pytest.mark.asyncio
+async def test_removals_written_at_0002_are_carried_up_and_down(db_url: str) -> None:
+    """0003_removals: a removal recorded before the table existed is in it after the
+    upgrade (so `diff` sees it), and a downgrade takes only the table away."""
+    from scanner.ask.diff import diff_scans
+    from scanner.om import QueryResult
+
+    def item(relpath: str) -> ResultItem:
+        return ResultItem("/models", relpath, 1, 1, 1, 1, QueryResult(ret=0), "om")
+
+    async with open_store(db_url, migrate_schema=False) as store:
+        await store.upgrade("0002")
+        first = await store.start_scan(["/models"], "host", "om", [], {})
+        await store.write_results(first, [item("a.om"), item("b.om")])
+        second = await store.start_scan(["/models"], "host", "om", [], {})
+        async with store.transaction() as conn:  # as the scan of 0002 recorded a removal
+            await conn.execute(
+                text("UPDATE model_files SET removed_scan_id = :s WHERE relpath = 'b.om'"),
+                {"s": second},
+            )
+        files = await store.fetch("SELECT * FROM model_files ORDER BY id")
+        await store.upgrade()
+        removals = (
+            "SELECT f.relpath, d.scan_id FROM removals d JOIN model_files f ON f.id = d.file_id"
+        )
+        assert await store.fetch(removals) == [{"relpath": "b.om", "scan_id": second}]
+        _, _, changes = await diff_scans(store, first, second)
+        assert [(c.relpath, c.kind) for c in changes] == [("b.om", "removed")]
+        await store.downgrade("0002")
+        assert await store.current_revision() == "0002"
+        assert await store.fetch("SELECT * FROM model_files ORDER BY id") == files
+        with pytest.raises(StoreError):
+            await store.fetch(removals)
+        await store.upgrade()
+        assert await store.fetch(removals) == [{"relpath": "b.om", "scan_id": second}]

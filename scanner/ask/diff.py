@@ -1,4 +1,11 @@
-"""What changed between two scans: models added, removed, and whose answer changed."""
+"""What changed between two scans: models added, removed, and whose answer changed.
+
+Each side is the report as it stood right after that scan: every file's latest answer up
+to it, unless a removal recorded by then came after that answer. A file the later scan
+did not look at (another repository or sub-directory, a glob it does not match, a
+directory it could not read) keeps its answer on both sides and is no change, exactly
+as ``report`` keeps listing it; only a recorded removal makes a file "removed".
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,27 @@ from typing import Any
 
 from ..store import Store, StoreError
 
-_RESULTS = """
+# Files the scan answered, then the others: each one's latest answer before the scan,
+# unless a removal recorded since then came after it. Two halves rather than one "latest
+# up to the scan" per file: PostgreSQL would hash the whole results table for that.
+_AS_AFTER_SCAN = """
 SELECT repo.path AS repository, f.relpath AS relpath, r.status AS status, r.ret AS ret,
        r.work_size AS work_size, r.weight_size AS weight_size
 FROM results r
 JOIN model_files f ON f.id = r.file_id
 JOIN repositories repo ON repo.id = f.repository_id
 WHERE r.scan_id = :scan
+UNION ALL
+SELECT repo.path, f.relpath, r.status, r.ret, r.work_size, r.weight_size
+FROM model_files f
+JOIN repositories repo ON repo.id = f.repository_id
+JOIN results r ON r.id = (
+    SELECT r2.id FROM results r2 WHERE r2.file_id = f.id AND r2.scan_id < :scan
+    ORDER BY r2.scan_id DESC LIMIT 1)
+WHERE NOT EXISTS (SELECT 1 FROM results r3 WHERE r3.scan_id = :scan AND r3.file_id = f.id)
+  AND NOT EXISTS (
+    SELECT 1 FROM removals d
+    WHERE d.file_id = f.id AND d.scan_id > r.scan_id AND d.scan_id <= :scan)
 """
 
 
@@ -77,8 +98,8 @@ async def diff_scans(
     for scan in (scan_a, scan_b):
         if scan not in known:
             raise StoreError(f"no scan {scan} in this database")
-    before = {(r["repository"], r["relpath"]): r for r in await store.fetch(_RESULTS, scan=scan_a)}
-    after = {(r["repository"], r["relpath"]): r for r in await store.fetch(_RESULTS, scan=scan_b)}
+    before = await _as_after(store, scan_a)
+    after = await _as_after(store, scan_b)
     changes = []
     for key in sorted(before.keys() | after.keys()):
         old, new = _answer(before.get(key)), _answer(after.get(key))
@@ -87,6 +108,11 @@ async def diff_scans(
         kind = "added" if old is None else "removed" if new is None else "changed"
         changes.append(Change(key[0], key[1], kind, old, new))
     return scan_a, scan_b, changes
+
+
+async def _as_after(store: Store, scan: int) -> dict[tuple[str, str], dict[str, Any]]:
+    rows = await store.fetch(_AS_AFTER_SCAN, scan=scan)
+    return {(row["repository"], row["relpath"]): row for row in rows}
 
 
 def _answer(row: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from ..backends.acl import BackendError
 from ..backends.select import open_backend
 from ..scan.local import ScanOptions, ScanSummary, run_scan
 from ..scan.pipeline import PipelineOptions, Progress
-from ..scan.walk import WalkOptions
+from ..scan.walk import WalkOptions, check_glob
 from ..store import StoreError, open_store
 from ..units import human_bytes, parse_bytes
 from .options import (
@@ -39,6 +39,15 @@ def _budget(text: str) -> int:
     if value <= 0:
         raise click.BadParameter("must be more than 0 bytes")
     return value
+
+
+def _globs(_ctx: click.Context, _param: click.Parameter, globs: Sequence[str]) -> Sequence[str]:
+    for glob in globs:
+        try:
+            check_glob(glob)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return globs
 
 
 def render_summary(summary: ScanSummary) -> str:
@@ -72,8 +81,11 @@ def render_summary(summary: ScanSummary) -> str:
     default=["*.om"],
     show_default=True,
     help="Glob of files to scan (repeatable).",
+    callback=_globs,
 )
-@click.option("--exclude", multiple=True, help="Glob of files to skip (repeatable).")
+@click.option(
+    "--exclude", multiple=True, help="Glob of files to skip (repeatable).", callback=_globs
+)
 @click.option("--follow-outside", is_flag=True, help="Follow symlinks that lead outside the roots.")
 @click.option(
     "--max-inflight-bytes",

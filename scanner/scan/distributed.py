@@ -57,12 +57,14 @@ async def enqueue_scan(
     started = time.monotonic()
     async with scan_lock(store) as lock:
         await store.close_abandoned_scans()
+        source = await LocalSource.plan(store, options)
         scan_id = await store.start_scan(
             roots,
             host=socket.gethostname(),
             backend="distributed",
             devices=[],
             options=describe(options),
+            repositories=source.repositories,
         )
         summary = ScanSummary(scan_id, "failed", 0.0, Progress())
         try:
@@ -72,7 +74,7 @@ async def enqueue_scan(
                     if stop is not None:
                         group.start_soon(cancel_when_set, stop, scope)
                     group.start_soon(lock.watch)  # a lost lock stops the walk
-                    await _enqueue(store, queue, options, roots, summary)
+                    await _enqueue(store, queue, source, summary)
                     group.cancel_scope.cancel()
             summary.status = "interrupted" if scope.cancelled_caught else "running"
             if summary.status == "running" and scan_id in await queue.complete_drained():
@@ -86,11 +88,9 @@ async def enqueue_scan(
 
 
 async def _enqueue(
-    store: Store, queue: WorkQueue, options: ScanOptions, roots: list[str], summary: ScanSummary
+    store: Store, queue: WorkQueue, source: LocalSource, summary: ScanSummary
 ) -> None:
     scan_id, progress = summary.scan_id, summary.progress
-    previous = {root: await store.previous_files(root) for root in roots}
-    source = LocalSource(roots, options, previous)
     sink = store_sink(store, scan_id)
     settled: list[Outcome] = []
     to_query: list[tuple[str, str]] = []
@@ -113,8 +113,7 @@ async def _enqueue(
             await flush()
     await flush()
     progress.walk_done = True
-    for root in roots:
-        summary.removed += await store.mark_removed(scan_id, root, source.present[root])
+    summary.removed = await source.record_removals(store, scan_id)
     await queue.close_scan(scan_id, summary.removed)
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import stat
 import time
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncIterator, Collection, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -18,7 +19,7 @@ from ..concurrency import first_error
 from ..store import PreviousFile, ResultItem, Store
 from ..store.lock import ScanLock, scan_lock
 from .pipeline import Outcome, PipelineOptions, Progress, Sink, WorkItem, run_pipeline
-from .walk import FileEntry, WalkOptions, classify, walk
+from .walk import FileEntry, Matcher, Subtree, WalkOptions, classify, walk
 
 WALK_BATCH = 512
 
@@ -71,20 +72,70 @@ def is_unchanged(entry: FileEntry, previous: PreviousFile) -> bool:
     )
 
 
+def _within(path: str, folder: str) -> bool:
+    """``path`` lies strictly below ``folder``."""
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def plan_walk(roots: Sequence[str], known: Collection[str]) -> list[Subtree]:
+    """Which repository each part of the walk belongs to. One rule for every scan, local
+    or distributed: a file belongs to the innermost repository that holds it. So a root
+    inside a known repository (or inside another root of the same scan) is walked as a
+    part of it, creating no repository; a known repository inside a root is walked as
+    itself, keeping its files. Reordering roots or scanning a sub-directory never moves
+    files between repositories nor lists them twice."""
+    given = sorted(set(roots))
+    parts = []
+    for root in given:
+        if any(_within(root, other) for other in given):
+            continue  # walked with the root that holds it
+        owner = max((k for k in known if k == root or _within(root, k)), key=len, default=root)
+        parts.append(Subtree(owner, os.path.relpath(root, owner) if owner != root else ""))
+    walked = {part.repository for part in parts if not part.start}
+    for repository in sorted(known):
+        if repository not in walked and any(_within(repository, p.path) for p in parts):
+            parts.append(Subtree(repository))
+    # Inner repositories first: a file a link also reaches from outside stays theirs.
+    paths = [part.path for part in parts]
+    parts.sort(key=lambda part: -sum(_within(part.path, path) for path in paths))
+    return [
+        replace(
+            part,
+            prune=frozenset(
+                os.path.relpath(k, part.repository) for k in known if _within(k, part.path)
+            ),
+        )
+        for part in parts
+    ]
+
+
 class LocalSource:
     """Work from a walk of the roots, with the incremental decision made per file."""
 
     def __init__(
         self,
-        roots: Sequence[str],
+        parts: Sequence[Subtree],
         options: ScanOptions,
         previous: dict[str, dict[str, PreviousFile]],
     ) -> None:
-        self.roots = roots
+        self.parts = parts
         self.options = options
         self.previous = previous
-        self.present: dict[str, set[str]] = {root: set() for root in roots}
+        self.present: dict[str, set[str]] = {part.repository: set() for part in parts}
         self.complete = False  # the walk reached its end
+
+    @classmethod
+    async def plan(cls, store: Store, options: ScanOptions) -> LocalSource:
+        """The walk of ``options.roots`` over the repositories ``store`` knows."""
+        roots = [os.path.realpath(root) for root in options.roots]
+        parts = plan_walk(roots, await store.repository_paths())
+        repositories = {part.repository for part in parts}
+        previous = {repo: await store.previous_files(repo) for repo in sorted(repositories)}
+        return cls(parts, options, previous)
+
+    @property
+    def repositories(self) -> list[str]:
+        return sorted(self.present)
 
     def _item(self, entry: FileEntry) -> WorkItem:
         present = self.present[entry.root]
@@ -103,7 +154,7 @@ class LocalSource:
         return WorkItem(classify(entry))
 
     async def __aiter__(self) -> AsyncIterator[list[WorkItem]]:
-        entries = walk(self.roots, self.options.walk)
+        entries = walk(self.parts, self.options.walk)
 
         def next_batch() -> list[WorkItem]:
             return [self._item(entry) for entry in itertools.islice(entries, WALK_BATCH)]
@@ -111,6 +162,38 @@ class LocalSource:
         while batch := await anyio.to_thread.run_sync(next_batch):
             yield batch
         self.complete = True
+
+    async def record_removals(self, store: Store, scan_id: int) -> int:
+        """Mark removed the known files the finished walk did not find where it looked.
+        A file outside this scan's scope (another part of the repository, a glob this
+        scan does not match) is unknown to it, not removed, unless it is gone from disk."""
+        matches = Matcher(self.options.walk)
+        gone = await anyio.to_thread.run_sync(self._gone, matches)
+        return await store.mark_removed(scan_id, gone)
+
+    def _gone(self, matches: Matcher) -> list[int]:
+        gone = []
+        for repository, known in self.previous.items():
+            present = self.present[repository]
+            starts = [p.start for p in self.parts if p.repository == repository]
+            for relpath, before in known.items():
+                if relpath in present or not any(
+                    not start or relpath == start or _within(relpath, start) for start in starts
+                ):
+                    continue
+                if matches(relpath) or not _still_a_file(os.path.join(repository, relpath)):
+                    gone.append(before.file_id)
+        return gone
+
+
+def _still_a_file(path: str) -> bool:
+    """Whether something other than a directory is at ``path`` (or it cannot be told)."""
+    try:
+        return not stat.S_ISDIR(os.lstat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
 
 
 async def run_scan(
@@ -132,16 +215,18 @@ async def run_scan(
     started = time.monotonic()
     async with scan_lock(store) as lock:
         await store.close_abandoned_scans()
+        source = await LocalSource.plan(store, options)
         scan_id = await store.start_scan(
             roots,
             host=socket.gethostname(),
             backend=backend.name,
             devices=list(devices),
             options=describe(options),
+            repositories=source.repositories,
         )
         summary = ScanSummary(scan_id, "failed", 0.0, progress or Progress())
         try:
-            await _scan(store, backend, options, roots, summary, stop, lock)
+            await _scan(store, backend, source, summary, stop, lock)
         finally:
             summary.seconds = time.monotonic() - started
             with anyio.CancelScope(shield=True):
@@ -152,16 +237,13 @@ async def run_scan(
 async def _scan(
     store: Store,
     backend: Backend,
-    options: ScanOptions,
-    roots: list[str],
+    source: LocalSource,
     summary: ScanSummary,
     stop: anyio.Event | None,
     lock: ScanLock,
 ) -> None:
     """Walk, query and write into the open scan record; set its final status."""
     scan_id = summary.scan_id
-    previous = {root: await store.previous_files(root) for root in roots}
-    source = LocalSource(roots, options, previous)
     sink = store_sink(store, scan_id)
     with anyio.CancelScope() as scope, first_error():
         async with anyio.create_task_group() as group:
@@ -169,15 +251,14 @@ async def _scan(
                 group.start_soon(cancel_when_set, stop, scope)
             group.start_soon(lock.watch)  # a lost lock stops the scan
             budget = await run_pipeline(
-                source.__aiter__(), backend, sink, options.pipeline, summary.progress
+                source.__aiter__(), backend, sink, source.options.pipeline, summary.progress
             )
             summary.peak_budget_bytes = budget.peak
             group.cancel_scope.cancel()
     if scope.cancelled_caught:
         summary.status = "interrupted"
         return
-    for root in roots:
-        summary.removed += await store.mark_removed(scan_id, root, source.present[root])
+    summary.removed = await source.record_removals(store, scan_id)
     summary.status = "completed"
 
 

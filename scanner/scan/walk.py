@@ -9,6 +9,7 @@ counted once however many links lead to it.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import fnmatch
 import os
 import re
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 LFS_PREFIX = b"version https://git-lfs.github.com/spec/v1"
 LFS_MAX_SIZE = 1024  # Git LFS pointer files are smaller than this by specification
 SKIP_DIRS = {".git", ".hg", ".svn"}
+PATH_MAX = os.pathconf("/", "PC_PATH_MAX")  # the longest path the system calls take
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,29 @@ class WalkOptions:
     exclude: Sequence[str] = ()
     follow_outside: bool = False  # follow symlinks that leave the roots
 
+    def __post_init__(self) -> None:
+        for glob in (*self.include, *self.exclude):
+            check_glob(glob)
+
+
+def check_glob(glob: str) -> None:
+    """ValueError for a glob that cannot mean what was typed: fnmatch would take an
+    unclosed ``[`` for a literal bracket, so ``--include '['`` would silently match
+    nothing (and the scope of the scan with it)."""
+    if not glob:
+        raise ValueError("an empty glob matches nothing")
+    start = glob.find("[")
+    while start >= 0:
+        end = start + 1
+        end += glob.startswith("!", end)
+        end += glob.startswith("]", end)  # a "]" first in the set is a member
+        close = glob.find("]", end)
+        if close < 0:
+            raise ValueError(
+                f"{glob!r}: '[' at {start + 1} is never closed (for a literal '[' write '[[]')"
+            )
+        start = glob.find("[", close + 1)
+
 
 def _pattern(globs: Sequence[str]) -> re.Pattern[str] | None:
     """One regular expression for a list of globs (fnmatch's own translation)."""
@@ -56,7 +81,7 @@ def _pattern(globs: Sequence[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{fnmatch.translate(os.path.normcase(g))})" for g in globs))
 
 
-class _Matcher:
+class Matcher:
     """Whether a file is wanted: an include glob matches the path inside the root or the
     file name alone, and no exclude glob does. Compiled once per walk."""
 
@@ -78,25 +103,43 @@ def _inside(path: str, roots: Sequence[str]) -> bool:
     return any(real == root or real.startswith(root + os.sep) for root in roots)
 
 
-def walk(roots: Sequence[str], options: WalkOptions) -> Iterator[FileEntry]:
-    """Every matching file under ``roots`` (absolute, real paths), in a stable order."""
-    real_roots = [os.path.realpath(root) for root in roots]
+@dataclass(frozen=True)
+class Subtree:
+    """Where a walk goes: ``start`` (relative; "" for all of it) inside the repository at
+    ``repository``, not entering ``prune``: directories (relative to the repository)
+    that are repositories of their own."""
+
+    repository: str
+    start: str = ""
+    prune: frozenset[str] = frozenset()
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.repository, self.start) if self.start else self.repository
+
+
+def walk(roots: Sequence[str | Subtree], options: WalkOptions) -> Iterator[FileEntry]:
+    """Every matching file under ``roots`` (a path is a repository of its own), in a
+    stable order; each file's ``root`` is its repository and ``relpath`` is relative to it."""
+    parts = [r if isinstance(r, Subtree) else Subtree(os.path.realpath(r)) for r in roots]
+    paths = [part.path for part in parts]
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[tuple[int, int]] = set()
-    matches = _Matcher(options)
-    for root in real_roots:
-        yield from _walk_root(root, real_roots, options, matches, seen_dirs, seen_files)
+    matches = Matcher(options)
+    for part in parts:
+        yield from _walk_root(part, paths, options, matches, seen_dirs, seen_files)
 
 
 def _walk_root(
-    root: str,
+    part: Subtree,
     roots: Sequence[str],
     options: WalkOptions,
-    matches: _Matcher,
+    matches: Matcher,
     seen_dirs: set[tuple[int, int]],
     seen_files: set[tuple[int, int]],
 ) -> Iterator[FileEntry]:
-    stack = [""]
+    root = part.repository
+    stack = [part.start]
     while stack:
         reldir = stack.pop()
         directory = os.path.join(root, reldir)
@@ -112,7 +155,7 @@ def _walk_root(
                 root,
                 reldir or ".",
                 status="unreadable",
-                error=_why(exc, "directory"),
+                error=_why(exc, "directory", directory),
                 directory=True,
             )
             continue
@@ -124,11 +167,17 @@ def _walk_root(
             try:
                 info = entry.stat()
             except OSError as exc:
-                if matches(relpath):
-                    yield FileEntry(root, relpath, status="unreadable", error=_why(exc, "file"))
+                # A directory is recorded whatever the globs: what is below it is unknown
+                # (a path past PATH_MAX lands here, its type known from the listing).
+                if entry.is_dir(follow_symlinks=False):
+                    why = _why(exc, "directory", entry.path)
+                    yield FileEntry(root, relpath, status="unreadable", error=why, directory=True)
+                elif matches(relpath):
+                    why = _why(exc, "file", entry.path)
+                    yield FileEntry(root, relpath, status="unreadable", error=why)
                 continue
             if stat.S_ISDIR(info.st_mode):
-                if entry.name not in SKIP_DIRS:
+                if entry.name not in SKIP_DIRS and relpath not in part.prune:
                     subdirs.append(relpath)
             elif (
                 stat.S_ISREG(info.st_mode)
@@ -155,7 +204,7 @@ def classify(entry: FileEntry) -> FileEntry:
         with open(entry.path, "rb") as handle:
             head = handle.read(len(LFS_PREFIX))
     except OSError as exc:
-        return _with(entry, "unreadable", _why(exc, "file"))
+        return _with(entry, "unreadable", _why(exc, "file", entry.path))
     if head == LFS_PREFIX:
         return _with(entry, "lfs_pointer", "Git LFS pointer: the model itself was not fetched")
     return entry
@@ -165,5 +214,8 @@ def _with(entry: FileEntry, status: str, error: str) -> FileEntry:
     return dataclasses.replace(entry, status=status, error=error)
 
 
-def _why(exc: OSError, what: str) -> str:
+def _why(exc: OSError, what: str, path: str = "") -> str:
+    if exc.errno == errno.ENAMETOOLONG and len(os.fsencode(path)) >= PATH_MAX:
+        length = len(os.fsencode(path))
+        return f"cannot read {what}: its path is {length} bytes, longer than PATH_MAX ({PATH_MAX})"
     return f"cannot read {what}: {exc.strerror or exc}"

@@ -1,6 +1,7 @@
 """One scan at a time per database: a second one is told who holds it, instead of
-double-counting or interleaving. The lock dies with its holder (a closed connection,
-an exited process), so a killed scan never leaves it stuck."""
+double-counting or interleaving. The lock is the database's own (a PostgreSQL advisory
+lock; an ``flock`` on the SQLite file itself, whatever name reached it) and dies with its
+holder (a closed connection, an exited process), so a killed scan never leaves it stuck."""
 
 from __future__ import annotations
 
@@ -54,45 +55,82 @@ def _holder() -> str:
 
 @asynccontextmanager
 async def scan_lock(store: Store) -> AsyncIterator[ScanLock]:
-    database = store.engine.url.database
-    if store.engine.url.get_backend_name() == "sqlite" and database:
-        with _file_lock(f"{database}.scan-lock", store.display_url):
+    if store.engine.url.get_backend_name() == "sqlite":
+        if store.file is None:
+            raise StoreError(f"{store.display_url}: a scan needs a database file, not memory")
+        with _file_lock(store, store.display_url):
             yield ScanLock()
         return
-    async with store.transaction() as _:
-        pass  # reachable, with a clear error if not
-    async with store.engine.connect() as conn:
-        got = await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_KEY})
-        await conn.commit()
+    async with store.failures_told():
+        conn = await store.engine.connect()
+    try:
+        async with store.failures_told():
+            # The holder names itself where a refused scan reads it (pg_stat_activity).
+            await conn.execute(_NAME_SESSION, {"me": _holder()})
+            got = await conn.scalar(_TRY_LOCK, {"key": ADVISORY_KEY})
+            await conn.commit()
+            holder = None if got else await conn.scalar(_PG_HOLDER, {"key": ADVISORY_KEY})
         if not got:
-            raise StoreError(f"another scan is running on {store.display_url}; try again later")
-        try:
-            yield ScanLock(conn, store.display_url)
-        finally:
-            # A connection lost meanwhile (server restarted, backend terminated) took
-            # its session lock with it: nothing is left to release.
-            with contextlib.suppress(SQLAlchemyError, OSError):
-                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
-                await conn.commit()
+            raise StoreError(
+                f"another scan is running on {store.display_url} "
+                f"({holder or 'another process'}); try again later"
+            )
+        yield ScanLock(conn, store.display_url)
+    finally:
+        # The lock and the session's name end with this connection, which is closed
+        # rather than pooled (one lost meanwhile took its lock with it already).
+        with contextlib.suppress(SQLAlchemyError, OSError):
+            await conn.invalidate()
+            await conn.close()
+
+
+_NAME_SESSION = text("SELECT set_config('application_name', :me, false)")
+_TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
+# The session holding our advisory lock (a bigint key is split into classid and objid).
+_PG_HOLDER = text(
+    """
+    SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.classid::bigint = (CAST(:key AS bigint) >> 32)
+      AND l.objid::bigint = (CAST(:key AS bigint) & 4294967295)
+    """
+)
 
 
 @contextmanager
-def _file_lock(path: str, display: str) -> Iterator[None]:
-    """flock on a file beside the SQLite database, naming its holder inside."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+def _file_lock(store: Store, display: str) -> Iterator[None]:
+    """flock on the database file itself: every name of the file meets it."""
+    handle = store.database_file()
+    if handle.scanning:
+        raise StoreError(f"another scan is running on {display} ({_holder()}); try again later")
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-            raise StoreError(
-                f"another scan is running on {display} ({holder}); try again later"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, _holder().encode(), 0)
-        try:
-            yield
-        finally:
-            os.ftruncate(fd, 0)
+        fcntl.flock(handle.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _flock_holder(handle.device, handle.inode)
+        raise StoreError(
+            f"another scan is running on {display} ({holder}); try again later"
+        ) from None
+    handle.scanning = True
+    try:
+        yield
     finally:
-        os.close(fd)
+        handle.scanning = False
+        fcntl.flock(handle.fd, fcntl.LOCK_UN)
+
+
+def _flock_holder(device: int, inode: int) -> str:
+    """Who holds the flock on the file, from the kernel's lock table (a holder on this
+    host; a lock taken over a network file system is not listed there)."""
+    exact = f"{os.major(device):02x}:{os.minor(device):02x}:{inode}"
+    pids = {}
+    with contextlib.suppress(OSError), open("/proc/locks") as table:
+        for line in table:
+            # "12: FLOCK  ADVISORY  WRITE 4711 fe:00:2301968 0 EOF"
+            fields = line.split()
+            if fields[1:4] == ["FLOCK", "ADVISORY", "WRITE"] and len(fields) > 5:
+                pids[fields[5]] = fields[4]
+    # Some file systems (overlayfs, btrfs) report another device there than stat does.
+    by_inode = [pid for where, pid in pids.items() if where.endswith(f":{inode}")]
+    pid = pids.get(exact) or (by_inode[0] if len(by_inode) == 1 else None)
+    return f"pid {pid} on {socket.gethostname()}" if pid else "another process"

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from .errors import StoreError
+from .names import disk_name, stored_name
 from .schema import NOT_FAILURES, results, scans, work_items, work_misses, work_scans, workers
 from .store import Store
 
@@ -121,7 +122,7 @@ class WorkQueue:
                 {
                     "scan_id": scan_id,
                     "repository_id": repo_ids[root],
-                    "relpath": relpath,
+                    "relpath": stored_name(relpath),
                     "state": "queued",
                     "attempts": 0,
                     "expired": 0,
@@ -195,7 +196,10 @@ class WorkQueue:
                 _CLAIM,
                 {"worker": worker_id, "host": host, "limit": limit, "lease": self.lease_seconds},
             )
-            return [Claim(*row) for row in rows]
+            return [
+                Claim(row.id, row.scan_id, disk_name(row.path), disk_name(row.relpath), row.expired)
+                for row in rows
+            ]
 
     async def missed(self, host: str, misses: Sequence[Miss]) -> list[Miss]:
         """Record that ``host`` cannot see these files. Each goes back to the queue for

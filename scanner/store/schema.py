@@ -96,6 +96,15 @@ results = Table(
     UniqueConstraint("scan_id", "file_id", name="uq_results_scan_file"),
 )
 
+# A file a scan recorded removed: the history ``model_files.removed_scan_id`` forgets
+# once the file comes back.
+removals = Table(
+    "removals",
+    metadata,
+    Column("file_id", Integer, ForeignKey("model_files.id"), primary_key=True),
+    Column("scan_id", Integer, ForeignKey("scans.id"), primary_key=True),
+)
+
 # Outcomes that are final for unchanged bytes; others (unreadable, timeout, …) are retried.
 SETTLED_STATUSES = ("ok", "failed", "lfs_pointer", "empty")
 # Outcomes that are not failures: placeholders are recorded, not failed.

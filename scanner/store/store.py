@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,8 +33,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ..om import Inventory, QueryResult
 from . import migrate
+from .dbfile import DatabaseFile, database_file
 from .errors import StoreError
-from .schema import SETTLED_STATUSES, model_files, repositories, results, scans, work_scans
+from .names import disk_name, storable_text, stored_name
+from .schema import (
+    SETTLED_STATUSES,
+    model_files,
+    removals,
+    repositories,
+    results,
+    scans,
+    work_scans,
+)
 from .urls import async_url, mask, resolve
 
 CHUNK = 500  # ids per IN (...) list, well under every driver's parameter limit
@@ -166,20 +176,20 @@ def _result_row(scan_id: int, file_id: int, item: ResultItem) -> dict[str, Any]:
         "file_id": file_id,
         "status": result.status,
         "ret": result.ret,
-        "ret_name": result.ret_name,
-        "error": result.error,
+        "ret_name": storable_text(result.ret_name),
+        "error": storable_text(result.error),
         "work_size": work_size,
         "weight_size": weight_size,
         "dynamic": result.dynamic,
-        "dynamic_reason": result.dynamic_reason,
+        "dynamic_reason": storable_text(result.dynamic_reason),
         "format": result.format,
         "backend": item.backend,
         "npu_device": item.npu_device,
-        "model_name": inv.name if inv else None,
-        "modeltype": inv.modeltype if inv else None,
-        "soc_version": inv.soc_version if inv else None,
-        "atc_version": inv.atc_version if inv else None,
-        "platform_version": inv.platform_version if inv else None,
+        "model_name": storable_text(inv.name) if inv else None,
+        "modeltype": storable_text(inv.modeltype) if inv else None,
+        "soc_version": storable_text(inv.soc_version) if inv else None,
+        "atc_version": storable_text(inv.atc_version) if inv else None,
+        "platform_version": storable_text(inv.platform_version) if inv else None,
         "inputs": json.dumps(
             [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in inv.inputs]
         )
@@ -197,16 +207,31 @@ def _result_row(scan_id: int, file_id: int, item: ResultItem) -> dict[str, Any]:
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine, display_url: str) -> None:
+    def __init__(self, engine: AsyncEngine, display_url: str, file: str | None = None) -> None:
         self.engine = engine
         self.display_url = display_url  # as the user typed it, password masked
+        self.file = file  # the SQLite database file, None for PostgreSQL
+        self._after_close = ExitStack()  # released once every connection is closed
+        self._database_file: DatabaseFile | None = None
+
+    def database_file(self) -> DatabaseFile:
+        """This process's descriptor of the SQLite database file (see ``dbfile``)."""
+        assert self.file is not None
+        if self._database_file is None:
+            self._database_file = self._after_close.enter_context(database_file(self.file))
+        return self._database_file
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One transaction; any database failure becomes a one-line StoreError."""
+        async with self.failures_told(), self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def failures_told(self) -> AsyncIterator[None]:
+        """Any database failure inside becomes a one-line StoreError."""
         try:
-            async with self.engine.begin() as conn:
-                yield conn
+            yield
         except StoreError:
             raise
         except (SQLAlchemyError, OSError) as exc:
@@ -249,7 +274,11 @@ class Store:
         backend: str,
         devices: Sequence[int],
         options: dict[str, Any],
+        *,
+        repositories: Sequence[str] | None = None,
     ) -> int:
+        """Open a scan of ``roots``, creating the ``repositories`` it walks (by default
+        one per root) that the store does not know yet."""
         async with self.transaction() as conn:
             scan_id = await conn.scalar(
                 insert(scans)
@@ -258,14 +287,16 @@ class Store:
                     host=host,
                     backend=backend,
                     devices=json.dumps(list(devices)),
-                    roots=json.dumps(list(roots)),
+                    roots=json.dumps([stored_name(root) for root in roots]),
                     options=json.dumps(options),
                     status="running",
                 )
                 .returning(scans.c.id)
             )
             assert scan_id is not None
-            await self.repository_ids(conn, roots, scan_id)
+            await self.repository_ids(
+                conn, roots if repositories is None else repositories, scan_id
+            )
             return int(scan_id)
 
     async def close_abandoned_scans(self) -> int:
@@ -313,11 +344,13 @@ class Store:
             )
             .join(repositories, repositories.c.id == model_files.c.repository_id)
             .outerjoin(results, results.c.id == latest)
-            .where(repositories.c.path == root, model_files.c.removed_scan_id.is_(None))
+            .where(
+                repositories.c.path == stored_name(root), model_files.c.removed_scan_id.is_(None)
+            )
         )
         async with self.transaction() as conn:
             rows = (await conn.execute(query)).all()
-        return {row[0]: PreviousFile(*row[1:]) for row in rows}
+        return {disk_name(row[0]): PreviousFile(*row[1:]) for row in rows}
 
     async def write_results(self, scan_id: int, items: Sequence[ResultItem]) -> None:
         """Upsert the files and their results for this scan, in one transaction."""
@@ -325,10 +358,11 @@ class Store:
             return
         async with self.transaction() as conn:
             repo_ids = await self.repository_ids(conn, sorted({i.root for i in items}), scan_id)
+            keys = [(repo_ids[i.root], stored_name(i.relpath)) for i in items]
             file_rows = [
                 {
-                    "repository_id": repo_ids[i.root],
-                    "relpath": i.relpath,
+                    "repository_id": repo_id,
+                    "relpath": relpath,
                     "size": i.size,
                     "mtime_ns": i.mtime_ns,
                     "inode": i.inode,
@@ -337,11 +371,11 @@ class Store:
                     "first_scan_id": scan_id,
                     "last_scan_id": scan_id,
                 }
-                for i in items
+                for i, (repo_id, relpath) in zip(items, keys, strict=True)
             ]
             file_ids = await _upsert_files(conn, file_rows)
             result_rows = [
-                _result_row(scan_id, file_ids[(repo_ids[i.root], i.relpath)], i) for i in items
+                _result_row(scan_id, file_ids[key], i) for i, key in zip(items, keys, strict=True)
             ]
             result_stmt = _upsert(conn, results)
             result_stmt = result_stmt.on_conflict_do_update(
@@ -370,24 +404,20 @@ class Store:
                     .values(last_scan_id=scan_id)
                 )
 
-    async def mark_removed(self, scan_id: int, root: str, present: set[str]) -> int:
-        """Files of the repository that the scan did not see are marked removed."""
+    async def mark_removed(self, scan_id: int, file_ids: Sequence[int]) -> int:
+        """Record these files removed by the scan: on the file (``removed_scan_id``, for
+        what is present now) and in ``removals`` (kept when a file comes back, so that
+        ``diff`` knows what was present after any earlier scan)."""
         async with self.transaction() as conn:
-            rows = (
-                await conn.execute(
-                    select(model_files.c.id, model_files.c.relpath)
-                    .join(repositories, repositories.c.id == model_files.c.repository_id)
-                    .where(repositories.c.path == root, model_files.c.removed_scan_id.is_(None))
-                )
-            ).all()
-            gone = [row.id for row in rows if row.relpath not in present]
-            for chunk in _chunks(gone):
+            for chunk in _chunks(file_ids):
                 await conn.execute(
                     update(model_files)
                     .where(model_files.c.id.in_(chunk))
                     .values(removed_scan_id=scan_id, removed_at=_now())
                 )
-            return len(gone)
+                rows = [{"file_id": file_id, "scan_id": scan_id} for file_id in chunk]
+                await conn.execute(_upsert(conn, removals).on_conflict_do_nothing(), rows)
+        return len(file_ids)
 
     # --- reads ------------------------------------------------------------------
 
@@ -399,15 +429,23 @@ class Store:
 
     # --- helpers ----------------------------------------------------------------
 
+    async def repository_paths(self) -> list[str]:
+        """Every repository the store knows, as paths on disk."""
+        async with self.transaction() as conn:
+            paths = await conn.scalars(select(repositories.c.path))
+            return [disk_name(path) for path in paths]
+
     async def repository_ids(
         self, conn: AsyncConnection, roots: Sequence[str], scan_id: int
     ) -> dict[str, int]:
+        """The ids of the repositories at ``roots`` (created if new), by root."""
+        paths = {stored_name(root): root for root in roots}
         stmt = _upsert(conn, repositories).on_conflict_do_nothing(index_elements=["path"])
-        await conn.execute(stmt, [{"path": root, "first_scan_id": scan_id} for root in roots])
+        await conn.execute(stmt, [{"path": path, "first_scan_id": scan_id} for path in paths])
         rows = await conn.execute(
-            select(repositories.c.path, repositories.c.id).where(repositories.c.path.in_(roots))
+            select(repositories.c.path, repositories.c.id).where(repositories.c.path.in_(paths))
         )
-        return {row.path: row.id for row in rows}
+        return {paths[row.path]: row.id for row in rows}
 
 
 def _carry_statement(conn: AsyncConnection, scan_id: int) -> Any:
@@ -446,6 +484,23 @@ def _sqlite_pragmas(busy: bool) -> Any:
     return setup
 
 
+def _refuse_hard_links(file: str, display: str) -> None:
+    """SQLite keeps a database's write-ahead log and its index beside the *name* it was
+    opened by (it resolves symlinks, but a hard link is a second name of its own): two
+    processes writing through two names each miss the other's log, and check-pointing
+    both corrupts the file. No lock can make that safe, so such a file is refused."""
+    try:
+        links = os.stat(file).st_nlink
+    except FileNotFoundError:
+        return
+    if links > 1:
+        raise StoreError(
+            f"database {display}: the file has {links} names (hard links); SQLite keeps its "
+            "write-ahead log beside the name it is opened by, so two names corrupt it: "
+            "remove the other links"
+        )
+
+
 @asynccontextmanager
 async def open_store(
     url: str | None = None, *, migrate_schema: bool = True
@@ -454,10 +509,13 @@ async def open_store(
     schema to this omscan's head first."""
     given = resolve(url)
     parsed = async_url(given)
+    file: str | None = None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         folder = os.path.dirname(os.path.abspath(parsed.database))
         if not os.path.isdir(folder):
             raise StoreError(f"database {mask(given)}: directory {folder} does not exist")
+        file = os.path.abspath(parsed.database)
+        _refuse_hard_links(file, mask(given))
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql":
         # asyncpg waits 60 s for an unreachable server by default; a nightly job should not.
@@ -468,10 +526,13 @@ async def open_store(
     if parsed.get_backend_name() == "sqlite":
         busy = "timeout" not in parsed.query
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy))
-    store = Store(engine, mask(given))
+    store = Store(engine, mask(given), file)
     try:
         if migrate_schema:
             await store.upgrade()
+        if file is not None and os.path.exists(file):
+            store.database_file()  # held from now on: see dbfile
         yield store
     finally:
         await engine.dispose()
+        store._after_close.close()
