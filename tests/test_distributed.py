@@ -8,88 +8,33 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import anyio
-import psycopg
 import pytest
 from click.testing import CliRunner
 
 from scanner.backends.acl import AclBackend
-from scanner.backends.base import Backend
 from scanner.backends.om import OmBackend
 from scanner.cli import cli
 from scanner.demo import make_demo
-from scanner.scan.distributed import WorkerOptions, WorkerSummary, enqueue_scan, run_worker
+from scanner.scan.distributed import enqueue_scan
 from scanner.scan.local import ScanOptions, run_scan
-from scanner.store import Store, open_store
+from scanner.store import open_store
 from scanner.store.queue import MAX_EXPIRED, WorkQueue
 
 from .acl_double import install
+from .fleet import (
+    drain,
+    enqueue,
+    rows,
+    scan_status,
+    start_worker,
+    wait_for,
+    workers_fixture,  # noqa: F401 - the "workers" fixture
+)
 from .test_scan_faults import many_models
-
-
-def omscan(*args: str) -> list[str]:
-    return [sys.executable, "-m", "scanner", *args]
-
-
-def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def wait_for(condition: Any, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
-@pytest.fixture
-def workers() -> Iterator[list[subprocess.Popen[str]]]:
-    """Worker processes started by the test; none outlives it."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
-
-
-def start_worker(
-    started: list[subprocess.Popen[str]], url: str, host: str, *extra: str
-) -> subprocess.Popen[str]:
-    command = omscan("worker", "--db", url, "--backend", "om", "--host", host, "--json")
-    process = subprocess.Popen(
-        [*command, "--poll-seconds", "0.1", *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    started.append(process)
-    return process
-
-
-def enqueue(url: str, root: Path) -> dict[str, Any]:
-    result = CliRunner().invoke(cli, ["scan", "--distributed", str(root), "--db", url, "--json"])
-    assert result.exit_code == 0, result.output
-    return dict(json.loads(result.output))
-
-
-async def drain(
-    store: Store, backend: Backend | None = None, devices: Sequence[int] = (), host: str = "test"
-) -> WorkerSummary:
-    """One worker, in this process, until the queue is empty."""
-    options = WorkerOptions(host=host, poll_seconds=0.05, exit_when_idle=True)
-    return await run_worker(store, backend or OmBackend(), options, devices=devices)
-
-
-def scan_status(url: str, scan_id: int) -> str:
-    return str(rows(url, f"SELECT status FROM scans WHERE id = {scan_id}")[0][0])
 
 
 def test_every_file_done_exactly_once_and_a_late_worker_joins_in(

@@ -21,6 +21,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import TypeVar
 
 import anyio
 
@@ -45,6 +47,7 @@ from .pipeline import Outcome, PipelineOptions, Progress, WorkItem, run_pipeline
 from .walk import FileEntry, classify
 
 ENQUEUE_BATCH = 2000
+T = TypeVar("T")
 
 
 class LeaseLost(StoreError):
@@ -296,7 +299,7 @@ async def run_worker(
                     group.start_soon(cancel_when_set, stop, scope)
                 group.start_soon(
                     keep_alive,
-                    lambda: queue.heartbeat(worker_id),
+                    lambda: queue.heartbeat(worker_id, list(holdings.tokens)),
                     options.lease_seconds,
                     f"worker {worker_id}",
                 )
@@ -322,6 +325,19 @@ async def run_worker(
     return summary
 
 
+async def once_more(step: Callable[[], Awaitable[T]]) -> T:
+    """A worker's database step, tried again once (on a fresh connection) if it failed:
+    a session the server ended — the worker was paused inside a transaction for longer
+    than its lease — must not end the worker. Every step may run twice: answers and
+    hand-backs are fenced, a claim whose answer was lost is not renewed and runs out."""
+    try:
+        return await step()
+    except ScanClosed:
+        raise
+    except StoreError:
+        return await step()
+
+
 class QueueSource:
     """Work items claimed from the queue as the pipeline has room for them, and the
     sink that stores their answers under the claims' tokens."""
@@ -339,16 +355,18 @@ class QueueSource:
         self.options = options
         self.summary = summary
         self.holdings = holdings
+        self.host = options.host
 
     async def __aiter__(self) -> AsyncIterator[list[WorkItem]]:
         while True:
             await self.holdings.wait_for_room()
-            claims = await self.queue.claim(self.worker_id, self.options.host, self.holdings.room)
+            room = self.holdings.room
+            claims = await once_more(partial(self.queue.claim, self.worker_id, self.host, room))
             if not claims:
-                self.summary.scans_completed += await self.queue.close_finished()
-                if self.options.exit_when_idle and not await self.queue.pending():
+                self.summary.scans_completed += await once_more(self.queue.close_finished)
+                if self.options.exit_when_idle and not await once_more(self.queue.pending):
                     # Our last done marks may have landed after the check above.
-                    self.summary.scans_completed += await self.queue.close_finished()
+                    self.summary.scans_completed += await once_more(self.queue.close_finished)
                     return
                 await anyio.sleep(self.options.poll_seconds)
                 continue
@@ -381,9 +399,8 @@ class QueueSource:
         late = 0
         while answers:
             tokens = {item: self.holdings.tokens[item] for item in answers}
-            kept = await self.queue.store_answers(
-                self.worker_id, [replace(a, token=tokens[a.item_id]) for a in answers.values()]
-            )
+            fenced = [replace(a, token=tokens[a.item_id]) for a in answers.values()]
+            kept = await once_more(partial(self.queue.store_answers, self.worker_id, fenced))
             for item in kept:
                 status = answers.pop(item).result.result.status
                 self.summary.stored[status] = self.summary.stored.get(status, 0) + 1
@@ -394,23 +411,21 @@ class QueueSource:
             answers = again
         if late:
             self.summary.late += late
-            await self.queue.note_late(self.worker_id, late)
+            await once_more(partial(self.queue.note_late, self.worker_id, late))
 
     async def _hand_back(self, misses: Sequence[tuple[int, str]]) -> None:
         """(item, why) files this host cannot read go back for other hosts."""
         if not misses:
             return
-        await self.queue.missed(
-            self.options.host,
-            [(item, self.holdings.tokens[item], error) for item, error in misses],
-        )
+        missed = [(item, self.holdings.tokens[item], error) for item, error in misses]
+        await once_more(partial(self.queue.missed, self.host, missed))
         self.holdings.release([item for item, _ in misses])
         self.summary.handed_back += len(misses)
 
     async def _unreadable_everywhere(self, claim: Claim) -> QueuedFile:
         """A file no live host could read, recorded naming each host: ``changed`` when
         none found it at all (deleted since the walk), else ``unreadable``."""
-        hosts = await self.queue.misses_of(claim.item_id)
+        hosts = await once_more(partial(self.queue.misses_of, claim.item_id))
         seen = "; ".join(f"{host}: {error}" for host, error in hosts)
         if all(error.startswith("ENOENT") for _, error in hosts):
             return _queued(claim, status="changed", error=f"file gone since the walk ({seen})")

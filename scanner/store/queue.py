@@ -302,14 +302,20 @@ class WorkQueue:
         assert worker_id is not None  # RETURNING of an INSERT always has its row
         return int(worker_id)
 
-    async def heartbeat(self, worker_id: int) -> None:
-        """Renew this worker's leases and its deadline."""
+    async def heartbeat(self, worker_id: int, items: Sequence[int]) -> None:
+        """Renew this worker's deadline and its leases on ``items`` (those it knows it
+        holds: a claim whose answer never reached it is left to run out)."""
         async with self.store.transaction() as conn:
-            await conn.execute(
-                update(work_items)
-                .where(work_items.c.state == "leased", work_items.c.lease_owner == worker_id)
-                .values(lease_expires_at=func.now() + self._lease())
-            )
+            if items:
+                await conn.execute(
+                    update(work_items)
+                    .where(
+                        work_items.c.state == "leased",
+                        work_items.c.lease_owner == worker_id,
+                        work_items.c.id.in_(items),
+                    )
+                    .values(lease_expires_at=func.now() + self._lease())
+                )
             await conn.execute(
                 update(workers)
                 .where(workers.c.id == worker_id)

@@ -18,11 +18,15 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    and_,
     bindparam,
     case,
     event,
+    false,
+    func,
     insert,
     literal,
+    not_,
     null,
     select,
     text,
@@ -116,16 +120,12 @@ async def _upsert_files(
     """
     stmt = _upsert(conn, model_files)
     new, old = stmt.excluded, model_files.c
-    newer = new.last_scan_id >= old.last_scan_id
-    removed_later = old.removed_scan_id > new.last_scan_id  # NULL (not removed): false
+    removed_later = func.coalesce(old.removed_scan_id > new.last_scan_id, false())
+    newer = and_(new.last_scan_id >= old.last_scan_id, not_(removed_later))
     stmt = stmt.on_conflict_do_update(
         index_elements=["repository_id", "relpath"],
         set_={name: case((newer, new[name]), else_=old[name]) for name in FILE_UPDATES}
         | {
-            "first_scan_id": case(
-                (new.first_scan_id < old.first_scan_id, new.first_scan_id),
-                else_=old.first_scan_id,
-            ),
             "removed_scan_id": case((removed_later, old.removed_scan_id), else_=null()),
             "removed_at": case((removed_later, old.removed_at), else_=null()),
         },
