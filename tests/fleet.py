@@ -4,6 +4,7 @@ distributed scans: start them, read the database beside them, wait on conditions
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -120,3 +121,14 @@ def migrated(url: str) -> None:
     """The schema in place, for a test that reads tables before omscan has run."""
     result = CliRunner().invoke(cli, ["db", "upgrade", "--db", url])
     assert result.exit_code == 0, result.output
+
+
+def pause_holding(process: subprocess.Popen[str], url: str, host: str) -> list[int]:
+    """Pause (SIGSTOP) a worker at a moment it holds claims; the items it holds."""
+    while True:
+        wait_for(lambda: held_by(url, host))
+        process.send_signal(signal.SIGSTOP)
+        held = held_by(url, host)
+        if held:
+            return held
+        process.send_signal(signal.SIGCONT)  # it stored them meanwhile: again

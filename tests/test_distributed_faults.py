@@ -38,6 +38,7 @@ from .fleet import (
     held_by,
     migrated,
     omscan,
+    pause_holding,
     rows,
     scan_status,
     start_worker,
@@ -93,13 +94,11 @@ def test_a_worker_paused_past_its_lease_changes_nothing_once_it_resumes(
     change, one is deleted and a later local scan records that; A resumes. Every answer
     A still had is late: none is stored, the completed scan and the later one stand."""
     root = tmp_path / "repo"
-    many_models(root, 600)
+    many_models(root, 1000)
     scan_id = enqueue(pg_url, root)["scan_id"]
     paused = start_worker(workers, pg_url, "paused", "--lease-seconds", LEASE, "--claim", "40")
-    wait_for(lambda: done_by(pg_url, "paused") > 0 and held_by(pg_url, "paused"))
-    paused.send_signal(signal.SIGSTOP)
-    held = held_by(pg_url, "paused")
-    assert held
+    wait_for(lambda: done_by(pg_url, "paused") > 0)
+    held = pause_holding(paused, pg_url, "paused")
 
     drainer = start_worker(workers, pg_url, "drainer", "--exit-when-idle")
     _, err = drainer.communicate(timeout=120)
@@ -154,9 +153,9 @@ def test_a_worker_paused_past_its_lease_changes_nothing_once_it_resumes(
     report = CliRunner().invoke(cli, ["report", "--db", pg_url, "--format", "json"])
     assert relpaths[0] not in report.output  # the deleted file does not come back
     progress = status_json(pg_url, "--scan", str(scan_id))
-    assert progress["done"] == 600
+    assert progress["done"] == 1000
     by_host = {w["host"]: w for w in progress["workers"]}  # type: ignore[attr-defined]
-    assert by_host["paused"]["done"] + by_host["drainer"]["done"] == 600
+    assert by_host["paused"]["done"] + by_host["drainer"]["done"] == 1000
     assert by_host["paused"]["late"] == summary["files_late"]
 
 
@@ -417,9 +416,8 @@ def test_a_worker_that_claims_its_own_expired_items_again_does_each_once(
     worker = start_worker(
         workers, pg_url, "self", "--lease-seconds", LEASE, "--claim", "40", "--exit-when-idle"
     )
-    wait_for(lambda: done_by(pg_url, "self") > 0 and held_by(pg_url, "self"))
-    worker.send_signal(signal.SIGSTOP)
-    held = held_by(pg_url, "self")
+    wait_for(lambda: done_by(pg_url, "self") > 0)
+    held = pause_holding(worker, pg_url, "self")
     ids = ",".join(map(str, held))
     wait_for(
         lambda: value(

@@ -41,7 +41,7 @@ from .output import render
     "--claim",
     "claim_size",
     type=click.IntRange(1, 100_000),
-    default=256,
+    default=512,
     show_default=True,
     help="Files held at once, at most (claimed and not yet stored).",
 )

@@ -100,6 +100,7 @@ class QueuedFile(FileEntry):
 
     item_id: int = 0
     scan_id: int = 0
+    repository_id: int = 0
     resolved: str = ""
 
     @property
@@ -201,7 +202,7 @@ async def _enqueue(
 class WorkerOptions:
     host: str = field(default_factory=socket.gethostname)
     lease_seconds: float = 30.0
-    claim_size: int = 256  # files held at once, at most
+    claim_size: int = 512  # files held at once, at most
     poll_seconds: float = 2.0
     exit_when_idle: bool = False  # leave once no running distributed scan has work left
     # Shallow streams: a worker should not hoard claimed items that others could take.
@@ -394,7 +395,9 @@ class QueueSource:
                 misses.append((entry.item_id, answer.result.error or "cannot read"))
             else:
                 result = result_item(entry, answer)
-                answers[entry.item_id] = FencedAnswer(entry.item_id, 0, entry.scan_id, result)
+                answers[entry.item_id] = FencedAnswer(
+                    entry.item_id, 0, entry.scan_id, entry.repository_id, result
+                )
         await self._hand_back(misses)
         late = 0
         while answers:
@@ -448,6 +451,7 @@ def _queued(
         error=error,
         item_id=claim.item_id,
         scan_id=claim.scan_id,
+        repository_id=claim.repository_id,
         resolved=resolved,
     )
 

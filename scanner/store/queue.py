@@ -87,7 +87,7 @@ _CLAIM = text(
         claimed_at = now(), lease_expires_at = now() + make_interval(secs => :lease)
     FROM picked, repositories r, scans s
     WHERE w.id = picked.id AND r.id = w.repository_id AND s.id = w.scan_id
-    RETURNING w.id, w.scan_id, r.path, w.relpath, w.expired, w.attempts,
+    RETURNING w.id, w.scan_id, w.repository_id, r.path, w.relpath, w.expired, w.attempts,
         coalesce(CAST(s.options AS json) ->> 'follow_outside', 'false') = 'true',
         EXISTS (SELECT 1 FROM work_misses m WHERE m.item_id = w.id AND m.host = :host)
     """
@@ -167,6 +167,7 @@ class Claim:
 
     item_id: int
     scan_id: int
+    repository_id: int
     root: str
     relpath: str
     expired: int  # workers whose lease on it ran out before this claim
@@ -182,6 +183,7 @@ class FencedAnswer:
     item_id: int
     token: int
     scan_id: int
+    repository_id: int
     result: ResultItem
 
 
@@ -388,8 +390,9 @@ class WorkQueue:
             by_scan: dict[int, list[ResultItem]] = {}
             for answer in kept:
                 by_scan.setdefault(answer.scan_id, []).append(answer.result)
+            repo_ids = {a.result.root: a.repository_id for a in kept}
             for scan_id, items in by_scan.items():
-                await self.store.insert_results(conn, scan_id, items)
+                await self.store.insert_results(conn, scan_id, items, repo_ids)
             if kept:
                 await conn.execute(
                     _DONE,

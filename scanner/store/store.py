@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -341,11 +341,17 @@ class Store:
             await self.insert_results(conn, scan_id, items)
 
     async def insert_results(
-        self, conn: AsyncConnection, scan_id: int, items: Sequence[ResultItem]
+        self,
+        conn: AsyncConnection,
+        scan_id: int,
+        items: Sequence[ResultItem],
+        repo_ids: Mapping[str, int] | None = None,
     ) -> None:
         """The writes of ``write_results``, in the caller's transaction: the caller has
-        fenced them (the scan is running, the work is still its own)."""
-        repo_ids = await self.repository_ids(conn, sorted({i.root for i in items}), scan_id)
+        fenced them (the scan is running, the work is still its own). ``repo_ids``: the
+        roots' repository ids, when the caller knows them already."""
+        if repo_ids is None:
+            repo_ids = await self.repository_ids(conn, sorted({i.root for i in items}), scan_id)
         file_rows = [
             {
                 "repository_id": repo_ids[i.root],
