@@ -132,12 +132,12 @@ def status(db: str | None, scan_id: int | None, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(progress, indent=2, default=str))
         return
-    click.echo(describe(progress))
+    click.echo(describe_progress(progress))
     columns = ["host", "worker", "pid", "state", "claimed", "done", "failed", "late", "rate"]
     click.echo(render(progress["workers"], columns, fmt))
 
 
-def describe(progress: dict[str, Any]) -> str:
+def describe_progress(progress: dict[str, Any]) -> str:
     """The totals line, and what the scan is waiting for when it waits."""
     walking = ""
     if progress["coordinator_alive"] is not None:

@@ -124,6 +124,7 @@ async def enqueue_scan(
     started = time.monotonic()
     async with scan_lock(store) as lock:
         await store.close_abandoned_scans()
+        await queue.close_finished()  # a drained scan no worker closed yet overlaps nothing
         await queue.refuse_overlap(roots)
         scan_id = await store.start_scan(
             roots,
