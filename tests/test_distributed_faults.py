@@ -487,23 +487,25 @@ def test_a_dead_host_does_not_keep_a_scan_waiting_for_it(
 # --- 7. a coordinator killed or paused while walking -----------------------------------
 
 
-def start_coordinator(root: Path, url: str, stall: Path) -> subprocess.Popen[str]:
-    """`scan --distributed` whose walk stalls at ``stall`` until released."""
+def start_coordinator(tmp_path: Path, url: str) -> tuple[Path, subprocess.Popen[str]]:
+    """`scan --distributed` of a new tree, once its walk is under way: the walk stalls
+    at a directory (until a `.go` file appears beside it) while the process runs on."""
+    root = tmp_path / "repo"
+    many_models(root, 200)
     inject = str(Path(__file__).parent / "stall_walk")
-    env = {**os.environ, "PYTHONPATH": inject, "OMSCAN_STALL_DIR": os.path.realpath(stall)}
+    env = {**os.environ, "PYTHONPATH": inject, "OMSCAN_STALL_DIR": os.path.realpath(root / "d7")}
     command = omscan("scan", "--distributed", str(root), "--db", url, "--lease-seconds", "3")
-    return subprocess.Popen(
+    coordinator = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    wait_for(lambda: (root / "d7.waiting").exists())
+    return root, coordinator
 
 
 def test_a_coordinator_killed_while_walking_is_found_dead_by_the_workers(
     tmp_path: Path, pg_url: str, workers: Workers
 ) -> None:
-    root = tmp_path / "repo"
-    many_models(root, 200)
-    coordinator = start_coordinator(root, pg_url, root / "d7")
-    wait_for(lambda: (root / "d7.waiting").exists())
+    _, coordinator = start_coordinator(tmp_path, pg_url)
     walking = CliRunner().invoke(cli, ["status", "--db", pg_url])
     assert "running (still walking)" in walking.output, walking.output
     coordinator.kill()
@@ -519,10 +521,7 @@ def test_a_coordinator_killed_while_walking_is_found_dead_by_the_workers(
 def test_a_coordinator_paused_past_its_lease_stores_nothing_once_it_resumes(
     tmp_path: Path, pg_url: str, workers: Workers
 ) -> None:
-    root = tmp_path / "repo"
-    many_models(root, 200)
-    coordinator = start_coordinator(root, pg_url, root / "d7")
-    wait_for(lambda: (root / "d7.waiting").exists())
+    root, coordinator = start_coordinator(tmp_path, pg_url)
     coordinator.send_signal(signal.SIGSTOP)
     worker = start_worker(workers, pg_url, "w", "--exit-when-idle")
     _, err = worker.communicate(timeout=60)
@@ -698,7 +697,10 @@ def test_status_names_the_scan_asked_for_and_lists_idle_live_workers(
     progress = status_json(pg_url)
     listed = {w["host"]: (w["state"], w["done"]) for w in progress["workers"]}  # type: ignore[attr-defined]
     assert listed == {"done": ("stopped", 20), "idle": ("alive", 0)}
-    assert progress["rate"] is not None and progress["live_workers"] == 1
+    # The rate counts the time the workers worked (first claim to last answer), not since.
+    span = "SELECT extract(epoch FROM max(done_at) - min(claimed_at)) FROM work_items"
+    busy = value(pg_url, span)
+    assert progress["rate"] == round(20 / float(busy), 1) and progress["live_workers"] == 1
     table = CliRunner().invoke(cli, ["status", "--db", pg_url])
     assert "scan 1 completed: 20/20 done" in table.output
     assert "idle" in table.output

@@ -148,16 +148,22 @@ work_items = Table(
     UniqueConstraint("scan_id", "repository_id", "relpath", name="uq_work_items_file"),
 )
 
-# Hosts that could not see an item's file: it is offered to the others first.
-work_misses = Table(
-    "work_misses",
-    metadata,
-    Column(
+
+def _item_key() -> Column[int]:
+    """A work item's id, as part of the key of a table about items."""
+    return Column(
         "item_id",
         BigInteger().with_variant(Integer, "sqlite"),
         ForeignKey("work_items.id"),
         primary_key=True,
-    ),
+    )
+
+
+# Hosts that could not see an item's file: it is offered to the others first.
+work_misses = Table(
+    "work_misses",
+    metadata,
+    _item_key(),
     Column("host", Text, primary_key=True),
     Column("error", Text, nullable=False),
 )
@@ -166,12 +172,7 @@ work_misses = Table(
 work_expiries = Table(
     "work_expiries",
     metadata,
-    Column(
-        "item_id",
-        BigInteger().with_variant(Integer, "sqlite"),
-        ForeignKey("work_items.id"),
-        primary_key=True,
-    ),
+    _item_key(),
     Column("worker_id", Integer, ForeignKey("workers.id"), primary_key=True),
     Column("expired_at", DateTime(timezone=True), nullable=False),
 )
