@@ -283,7 +283,7 @@ def test_a_file_one_host_cannot_open_is_answered_by_a_host_that_can(
         " WHERE w.relpath = 'd3/m3.om'",
     ) == [("d3/m3.om", "ok", "able")]
     assert rows(pg_url, "SELECT host, error FROM work_misses") == [
-        ("unable", "EACCES: Permission denied")
+        ("unable", "cannot read file: Permission denied")
     ]
     assert rows(
         pg_url, f"SELECT status, count(*) FROM results WHERE scan_id = {scan_id} GROUP BY 1"

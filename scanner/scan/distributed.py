@@ -28,7 +28,7 @@ import anyio
 
 from ..backends.base import Backend
 from ..concurrency import first_error
-from ..store import Store, StoreError, open_store
+from ..store import ResultItem, Store, StoreError, open_store
 from ..store.errors import ScanClosed
 from ..store.lock import scan_lock
 from ..store.queue import MAX_EXPIRED, Claim, FencedAnswer, WorkQueue
@@ -387,7 +387,7 @@ class QueueSource:
     async def sink(self, batch: Sequence[Outcome]) -> None:
         """Store the answers whose claims still hold; hand back the files this host
         could not read after all (open or read failed in the backend)."""
-        answers: dict[int, FencedAnswer] = {}
+        answers: dict[int, tuple[QueuedFile, ResultItem]] = {}
         misses: list[tuple[int, str]] = []
         for outcome in batch:
             entry, answer = outcome.entry, outcome.answer
@@ -395,18 +395,18 @@ class QueueSource:
             if answer.backend != "walk" and answer.result.status == "unreadable":
                 misses.append((entry.item_id, answer.result.error or "cannot read"))
             else:
-                result = result_item(entry, answer)
-                answers[entry.item_id] = FencedAnswer(
-                    entry.item_id, 0, entry.scan_id, entry.repository_id, result
-                )
+                answers[entry.item_id] = (entry, result_item(entry, answer))
         await self._hand_back(misses)
         late = 0
         while answers:
             tokens = {item: self.holdings.tokens[item] for item in answers}
-            fenced = [replace(a, token=tokens[a.item_id]) for a in answers.values()]
+            fenced = [
+                FencedAnswer(item, tokens[item], entry.scan_id, entry.repository_id, result)
+                for item, (entry, result) in answers.items()
+            ]
             kept = await once_more(partial(self.queue.store_answers, self.worker_id, fenced))
             for item in kept:
-                status = answers.pop(item).result.result.status
+                status = answers.pop(item)[1].result.status
                 self.summary.stored[status] = self.summary.stored.get(status, 0) + 1
             # Claimed again by this worker meanwhile: stored under the newer token.
             again = {i: a for i, a in answers.items() if self.holdings.tokens[i] != tokens[i]}
@@ -462,9 +462,10 @@ class _Refused(Exception):
 
 
 def _look_up(claims: Sequence[Claim]) -> tuple[list[FileEntry], list[tuple[int, str]]]:
-    """Open each claimed file on this host as the walk allows (in a thread: a shared
-    mount may be slow). A file this host cannot open is a miss, for other hosts to try;
-    one the walk's rules forbid is recorded as ``unreadable``, saying why."""
+    """Find each claimed file on this host as the walk allows (in a thread: a shared
+    mount may be slow). A file this host cannot reach or read is a miss, for other hosts
+    to try (the backend's reads hand back the same way); one the walk's rules forbid is
+    recorded as ``unreadable``, saying why."""
     entries: list[FileEntry] = []
     misses: list[tuple[int, str]] = []
     for claim in claims:
@@ -473,32 +474,34 @@ def _look_up(claims: Sequence[Claim]) -> tuple[list[FileEntry], list[tuple[int, 
             entries.append(_queued(claim, status="abandoned", error=error))
             continue
         try:
-            entries.append(_open_checked(claim))
+            entry = _resolved(claim)
         except _Refused as refused:
             entries.append(_queued(claim, status="unreadable", error=f"refused: {refused}"))
+            continue
         except OSError as exc:
-            misses.append(
-                (claim.item_id, f"{errno.errorcode.get(exc.errno or 0, 'error')}: {exc.strerror}")
-            )
+            error = f"{errno.errorcode.get(exc.errno or 0, 'error')}: {exc.strerror}"
+            misses.append((claim.item_id, error))
+            continue
+        if entry.status == "unreadable":  # a small file that classify could not read here
+            misses.append((claim.item_id, entry.error or "cannot read"))
+        else:
+            entries.append(entry)
     return entries, misses
 
 
-def _open_checked(claim: Claim) -> FileEntry:
+def _resolved(claim: Claim) -> FileEntry:
     """The claimed file, as the walk would take it: links are followed only where they
     stay inside the root (unless the scan followed them out), and only regular files.
     The path is resolved by the kernel once (``O_PATH``: nothing is read, no device or
-    FIFO is opened), checked, and the same file is then opened for reading, which
-    proves this host may read it. The backend reads the resolved path."""
+    FIFO is opened) and checked; the backend then reads that resolved path."""
     fd = os.open(os.path.join(claim.root, claim.relpath), os.O_PATH)
     try:
-        handle = f"/proc/self/fd/{fd}"
-        resolved = os.readlink(handle)
+        resolved = os.readlink(f"/proc/self/fd/{fd}")
         if not claim.follow_outside and not _within(resolved, claim.root):
             raise _Refused(f"the path leads outside the repository, to {resolved}")
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise _Refused("not a regular file any more")
-        os.close(os.open(handle, os.O_RDONLY | os.O_NONBLOCK))
     finally:
         os.close(fd)
     return classify(_queued(claim, info, resolved=resolved))

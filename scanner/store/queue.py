@@ -93,26 +93,25 @@ _CLAIM = text(
     """
 )
 
-# The fence: of the given (item, token) pairs, those whose answer may still be stored.
-# The item rows are locked against a new claim, the scan's row against a status change,
-# until the answers and done marks are committed.
-_FENCE = text(
+# The fence, with the done marks: of the given (item, token, status) answers, those whose
+# claim is still the latest (the token unchanged: nobody claimed the item since), whose
+# item is not done and whose scan runs are marked done; their ids come back, for their
+# results to be stored in the same transaction. The scans' rows stay share-locked against
+# a status change until then; a claim racing for an item waits for, then sees, this one.
+_FENCE_AND_DONE = text(
     """
-    SELECT w.id FROM work_items w
-    JOIN unnest(CAST(:items AS bigint[]), CAST(:tokens AS integer[])) AS c(id, token)
-        ON c.id = w.id
-    JOIN scans s ON s.id = w.scan_id
-    WHERE w.attempts = c.token AND w.state <> 'done' AND s.status = 'running'
-    FOR UPDATE OF w FOR SHARE OF s
-    """
-)
-
-_DONE = text(
-    """
+    WITH running AS (
+        SELECT id FROM scans
+        WHERE id = ANY(CAST(:scans AS integer[])) AND status = 'running'
+        FOR SHARE
+    )
     UPDATE work_items w SET state = 'done', done_by = :worker, done_at = now(),
-        status = d.status, lease_owner = NULL, lease_expires_at = NULL
-    FROM unnest(CAST(:items AS bigint[]), CAST(:statuses AS text[])) AS d(id, status)
-    WHERE w.id = d.id
+        status = c.status, lease_owner = NULL, lease_expires_at = NULL
+    FROM unnest(CAST(:items AS bigint[]), CAST(:tokens AS integer[]),
+                CAST(:statuses AS text[])) AS c(id, token, status), running
+    WHERE w.id = c.id AND w.attempts = c.token AND w.state <> 'done'
+      AND w.scan_id = running.id
+    RETURNING w.id
     """
 )
 
@@ -382,26 +381,23 @@ class WorkQueue:
         async with self.store.transaction() as conn:
             held = set(
                 await conn.scalars(
-                    _FENCE,
-                    {"items": [a.item_id for a in answers], "tokens": [a.token for a in answers]},
-                )
-            )
-            kept = [a for a in answers if a.item_id in held]
-            by_scan: dict[int, list[ResultItem]] = {}
-            for answer in kept:
-                by_scan.setdefault(answer.scan_id, []).append(answer.result)
-            repo_ids = {a.result.root: a.repository_id for a in kept}
-            for scan_id, items in by_scan.items():
-                await self.store.insert_results(conn, scan_id, items, repo_ids)
-            if kept:
-                await conn.execute(
-                    _DONE,
+                    _FENCE_AND_DONE,
                     {
                         "worker": worker_id,
-                        "items": [a.item_id for a in kept],
-                        "statuses": [a.result.result.status for a in kept],
+                        "scans": sorted({a.scan_id for a in answers}),
+                        "items": [a.item_id for a in answers],
+                        "tokens": [a.token for a in answers],
+                        "statuses": [a.result.result.status for a in answers],
                     },
                 )
+            )
+            by_scan: dict[int, list[ResultItem]] = {}
+            for answer in answers:
+                if answer.item_id in held:
+                    by_scan.setdefault(answer.scan_id, []).append(answer.result)
+            repo_ids = {a.result.root: a.repository_id for a in answers}
+            for scan_id, items in by_scan.items():
+                await self.store.insert_results(conn, scan_id, items, repo_ids)
         return held
 
     async def note_late(self, worker_id: int, count: int) -> None:
