@@ -152,12 +152,10 @@ async def enqueue_scan(
             summary.status = "interrupted" if scope.cancelled_caught else "running"
             if summary.status == "running" and scan_id in await queue.close_finished():
                 summary.status = "completed"  # nothing needed a query
-        except ScanClosed:
-            summary.status = "closed"  # by the workers, who took this walk for dead
-            raise
         finally:
             summary.seconds = time.monotonic() - started
-            if summary.status not in ("running", "completed", "closed"):
+            # (A scan the workers closed meanwhile, taking this walk for dead, stays so.)
+            if summary.status not in ("running", "completed"):
                 with anyio.CancelScope(shield=True):
                     await close_scan(store, summary)
     return summary
