@@ -8,88 +8,33 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import anyio
-import psycopg
 import pytest
 from click.testing import CliRunner
 
 from scanner.backends.acl import AclBackend
-from scanner.backends.base import Backend
 from scanner.backends.om import OmBackend
 from scanner.cli import cli
 from scanner.demo import make_demo
-from scanner.scan.distributed import WorkerOptions, WorkerSummary, enqueue_scan, run_worker
+from scanner.scan.distributed import enqueue_scan
 from scanner.scan.local import ScanOptions, run_scan
-from scanner.store import Store, open_store
-from scanner.store.queue import MAX_EXPIRED, Miss, WorkQueue
+from scanner.store import open_store
+from scanner.store.queue import MAX_EXPIRED, WorkQueue
 
 from .acl_double import install
+from .fleet import (
+    drain,
+    enqueue,
+    rows,
+    scan_status,
+    start_worker,
+    wait_for,
+    workers_fixture,  # noqa: F401 - the "workers" fixture
+)
 from .test_scan_faults import many_models
-
-
-def omscan(*args: str) -> list[str]:
-    return [sys.executable, "-m", "scanner", *args]
-
-
-def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def wait_for(condition: Any, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
-@pytest.fixture
-def workers() -> Iterator[list[subprocess.Popen[str]]]:
-    """Worker processes started by the test; none outlives it."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
-
-
-def start_worker(
-    started: list[subprocess.Popen[str]], url: str, host: str, *extra: str
-) -> subprocess.Popen[str]:
-    command = omscan("worker", "--db", url, "--backend", "om", "--host", host, "--json")
-    process = subprocess.Popen(
-        [*command, "--poll-seconds", "0.1", *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    started.append(process)
-    return process
-
-
-def enqueue(url: str, root: Path) -> dict[str, Any]:
-    result = CliRunner().invoke(cli, ["scan", "--distributed", str(root), "--db", url, "--json"])
-    assert result.exit_code == 0, result.output
-    return dict(json.loads(result.output))
-
-
-async def drain(
-    store: Store, backend: Backend | None = None, devices: Sequence[int] = (), host: str = "test"
-) -> WorkerSummary:
-    """One worker, in this process, until the queue is empty."""
-    options = WorkerOptions(host=host, poll_seconds=0.05, exit_when_idle=True)
-    return await run_worker(store, backend or OmBackend(), options, devices=devices)
-
-
-def scan_status(url: str, scan_id: int) -> str:
-    return str(rows(url, f"SELECT status FROM scans WHERE id = {scan_id}")[0][0])
 
 
 def test_every_file_done_exactly_once_and_a_late_worker_joins_in(
@@ -206,20 +151,23 @@ async def test_a_file_one_host_cannot_see_is_passed_to_another_host(
         a = await queue.register("a", "om", [])
         b = await queue.register("b", "om", [])
         (claim,) = await queue.claim(a, "a", 10)
-        assert await queue.missed("a", [Miss(claim, "ENOENT: No such file or directory")]) == []
+        assert not claim.missed_here
+        await queue.missed("a", [(claim.item_id, claim.token, "ENOENT: No such file")])
         assert await queue.claim(a, "a", 10) == []  # not offered to the host that missed it
         (again,) = await queue.claim(b, "b", 10)
-        assert again.item_id == claim.item_id
-        final = Miss(again, "EACCES: Permission denied")
-        assert await queue.missed("b", [final]) == [final]  # no other live host is left
+        assert (again.item_id, again.token, again.missed_here) == (claim.item_id, 2, False)
+        await queue.missed("b", [(again.item_id, again.token, "EACCES: Permission denied")])
+        # No live host is left that has not tried it: it goes to one that did, to record.
+        (last,) = await queue.claim(a, "a", 10)
+        assert (last.item_id, last.missed_here) == (claim.item_id, True)
         assert await queue.misses_of(claim.item_id) == [
-            ("a", "ENOENT: No such file or directory"),
+            ("a", "ENOENT: No such file"),
             ("b", "EACCES: Permission denied"),
         ]
 
 
 @pytest.mark.asyncio
-async def test_a_file_no_host_can_see_is_recorded_naming_each_host(
+async def test_a_file_deleted_after_the_walk_is_recorded_changed_naming_each_host(
     tmp_path: Path, pg_url: str
 ) -> None:
     root = tmp_path / "repo"
@@ -228,12 +176,12 @@ async def test_a_file_no_host_can_see_is_recorded_naming_each_host(
         summary = await enqueue_scan(store, ScanOptions(roots=[str(root)]))
         (root / "d0" / "m0.om").unlink()
         worker = await drain(store, host="only")
-        assert worker.progress.statuses == {"ok": 2, "unreadable": 1}
+        assert worker.stored == {"ok": 2, "changed": 1}
         (row,) = await store.fetch(
             "SELECT status, error FROM latest_results WHERE relpath = :p", p="d0/m0.om"
         )
-        assert row["status"] == "unreadable"
-        assert row["error"] == "not visible from any host (only: ENOENT: No such file or directory)"
+        assert row["status"] == "changed"  # deleted since the walk, as a local scan says
+        assert row["error"] == "file gone since the walk (only: ENOENT: No such file or directory)"
         (scan,) = await store.fetch("SELECT status FROM scans WHERE id = :s", s=summary.scan_id)
         assert scan["status"] == "completed"
 
@@ -247,14 +195,17 @@ async def test_a_file_whose_leases_keep_running_out_is_given_up(
     async with open_store(pg_url) as store:
         await enqueue_scan(store, ScanOptions(roots=[str(root)]))
         queue = WorkQueue(store, lease_seconds=0.05)
-        lost = await queue.register("lost", "om", [])
-        for _ in range(MAX_EXPIRED):  # claimed, then the lease runs out: a worker died on it
-            assert len(await queue.claim(lost, "lost", 10)) == 1
-            await anyio.sleep(0.1)
+        for index in range(MAX_EXPIRED):  # claimed, then the lease runs out: a worker died
+            lost = await queue.register(f"lost{index}", "om", [])
+            for _ in range(2):  # one worker losing it twice counts once
+                assert len(await queue.claim(lost, f"lost{index}", 10)) == 1
+                await anyio.sleep(0.1)
         worker = await drain(store, host="next")
-        assert worker.progress.statuses == {"abandoned": 1}
+        assert worker.stored == {"abandoned": 1}
         (row,) = await store.fetch("SELECT status, error FROM latest_results")
         assert row["error"].startswith(f"given up: {MAX_EXPIRED} workers lost their lease")
+        (item,) = await store.fetch("SELECT attempts, expired FROM work_items")
+        assert (item["attempts"], item["expired"]) == (2 * MAX_EXPIRED + 1, MAX_EXPIRED)
 
 
 @pytest.mark.asyncio
@@ -279,7 +230,8 @@ def test_distributed_scans_need_postgresql(tmp_path: Path, sqlite_url: str) -> N
     assert "distributed scans need a PostgreSQL database" in result.output
     worker = CliRunner().invoke(cli, ["worker", "--db", sqlite_url, "--backend", "om"])
     assert worker.exit_code == 3
-    assert os.path.exists(sqlite_url.removeprefix("sqlite:///"))  # the store itself was fine
+    assert "distributed scans need a PostgreSQL database" in worker.output
+    assert not os.path.exists(sqlite_url.removeprefix("sqlite:///"))  # refused, not created
 
 
 @pytest.mark.asyncio
@@ -293,7 +245,7 @@ async def test_a_worker_queries_on_its_own_device_processes(
         await enqueue_scan(store, ScanOptions(roots=[str(root)]))
         async with AclBackend([0, 1], timeout=30) as backend:
             worker = await drain(store, backend, devices=[0, 1])
-        assert worker.progress.statuses == {"ok": 40}
+        assert worker.stored == {"ok": 40}
         rows = await store.fetch(
             "SELECT backend, npu_device, count(*) AS n FROM latest_results"
             " GROUP BY backend, npu_device ORDER BY npu_device"

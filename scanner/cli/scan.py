@@ -18,6 +18,7 @@ from ..scan.pipeline import PipelineOptions, Progress
 from ..scan.walk import WalkOptions, check_glob
 from ..store import StoreError, open_store
 from ..units import human_bytes, parse_bytes
+from .leases import lease_option
 from .options import (
     EXIT_FAILED,
     EXIT_NOT_RUN,
@@ -99,6 +100,10 @@ def render_summary(summary: ScanSummary) -> str:
     help="Walk and queue the work in the (PostgreSQL) database for `omscan worker` on "
     "every host, instead of querying here.",
 )
+@lease_option(
+    "With --distributed: how long the walk may go unheard before workers take it for dead "
+    "and mark the scan interrupted."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
 def scan(
     roots: Sequence[str],
@@ -113,6 +118,7 @@ def scan(
     follow_outside: bool,
     max_inflight_bytes: str,
     distributed: bool,
+    lease_seconds: float,
     as_json: bool,
 ) -> None:
     """Walk ROOT... for models, size each one, and store the results.
@@ -127,7 +133,7 @@ def scan(
         full=full,
     )
     if distributed:
-        _queue_scan(db, options, as_json)
+        _queue_scan(db, options, lease_seconds, as_json)
     device_ids = parse_devices(devices)
     console = Console(stderr=True)
     progress = Progress()
@@ -159,13 +165,17 @@ def scan(
     sys.exit(EXIT_FAILED if summary.failed else EXIT_OK)
 
 
-def _queue_scan(db: str | None, options: ScanOptions, as_json: bool) -> None:
+def _queue_scan(db: str | None, options: ScanOptions, lease_seconds: float, as_json: bool) -> None:
     """`scan --distributed`: the walk here, the queries on the workers."""
-    from ..scan.distributed import enqueue_scan  # the work queue: PostgreSQL only
+    from ..scan.distributed import enqueue_scan, open_leased_store
+    from ..store.queue import require_postgresql
 
     async def main() -> ScanSummary:
-        async with open_store(db) as store:
-            return await until_signalled(lambda stop: enqueue_scan(store, options, stop=stop))
+        require_postgresql(db)
+        async with open_leased_store(db, lease_seconds) as store:
+            return await until_signalled(
+                lambda stop: enqueue_scan(store, options, lease_seconds=lease_seconds, stop=stop)
+            )
 
     summary = run_store_job(main)
     data = summary.to_dict() | {"files_queued": summary.extra.get("queued", 0)}

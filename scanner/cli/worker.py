@@ -12,9 +12,10 @@ import click
 
 from ..backends.acl import BackendError
 from ..backends.select import open_backend
-from ..scan.distributed import WorkerOptions, WorkerSummary, run_worker
+from ..scan.distributed import WorkerOptions, WorkerSummary, open_leased_store, run_worker
 from ..store import StoreError, open_store
-from ..store.queue import scan_progress
+from ..store.queue import require_postgresql, scan_progress
+from .leases import lease_option, seconds_option
 from .options import (
     EXIT_FAILED,
     EXIT_NOT_RUN,
@@ -32,20 +33,19 @@ from .output import render
 @db_option
 @backend_options
 @click.option("--host", help="Name this host reports (default: its hostname).")
+@lease_option(
+    "How long claimed work stays ours without renewal; a dead host's work returns to the "
+    "queue after this. Database statements get a third of it to answer."
+)
 @click.option(
-    "--lease-seconds",
-    type=float,
-    default=30.0,
+    "--claim",
+    "claim_size",
+    type=click.IntRange(1, 100_000),
+    default=512,
     show_default=True,
-    help="How long claimed work stays ours without renewal; a dead host's work returns "
-    "to the queue after this.",
+    help="Files held at once, at most (claimed and not yet stored).",
 )
-@click.option(
-    "--claim", "claim_size", type=int, default=256, show_default=True, help="Files per claim."
-)
-@click.option(
-    "--poll-seconds", type=float, default=2.0, show_default=True, help="Wait between empty claims."
-)
+@seconds_option("--poll-seconds", 2.0, 0.0, 3600.0, "Wait between empty claims.")
 @click.option(
     "--exit-when-idle", is_flag=True, help="Leave once no distributed scan has work left."
 )
@@ -68,8 +68,6 @@ def worker(
 
     Exit 0 when every file it did succeeded, 1 when some failed, 3 when it could not run.
     """
-    if lease_seconds <= 0 or claim_size <= 0 or poll_seconds <= 0:
-        raise click.BadParameter("--lease-seconds, --claim and --poll-seconds must be positive")
     options = WorkerOptions(
         lease_seconds=lease_seconds,
         claim_size=claim_size,
@@ -79,8 +77,9 @@ def worker(
     )
 
     async def main() -> WorkerSummary:
+        require_postgresql(db)
         async with (
-            open_store(db) as store,
+            open_leased_store(db, lease_seconds) as store,
             open_backend(backend, parse_devices(devices), timeout, verify=False) as (chosen, used),
         ):
             return await until_signalled(
@@ -98,9 +97,11 @@ def worker(
     else:
         click.echo(
             f"worker {summary.worker_id} on {summary.host}: {data['files_done']:,} files done, "
-            f"{data['files_failed']:,} failed in {summary.seconds:.1f} s"
+            f"{data['files_failed']:,} failed, {data['files_handed_back']:,} handed back to "
+            f"other hosts, {data['files_late']:,} late answers dropped "
+            f"in {summary.seconds:.1f} s"
         )
-    sys.exit(EXIT_FAILED if summary.progress.failed else EXIT_OK)
+    sys.exit(EXIT_FAILED if summary.failed else EXIT_OK)
 
 
 @click.command()
@@ -114,26 +115,49 @@ def worker(
     show_default=True,
 )
 def status(db: str | None, scan_id: int | None, fmt: str) -> None:
-    """Progress of a distributed scan: totals, then per worker what it holds (claimed),
-    has done and failed, and its rate in files/s."""
+    """Progress of a distributed scan: totals, then per worker (every live one, and
+    those that worked on it) what it holds (claimed), has done and failed, answers it
+    had dropped as late, and its rate in files/s while it worked."""
 
     async def main() -> dict[str, Any] | None:
+        require_postgresql(db)
         async with open_store(db) as store:
             return await scan_progress(store, scan_id)
 
     progress = run_store_job(main)
     if progress is None:
-        click.echo("omscan: no distributed scan" + (f" {scan_id}" if scan_id else ""), err=True)
+        named = "" if scan_id is None else f" {scan_id}"
+        click.echo(f"omscan: no distributed scan{named}", err=True)
         sys.exit(EXIT_NOT_RUN)
     if fmt == "json":
         click.echo(json.dumps(progress, indent=2, default=str))
         return
-    click.echo(
-        f"scan {progress['scan_id']} {progress['status']}"
-        f"{'' if progress['walk_done'] else ' (still walking)'}: "
+    click.echo(describe_progress(progress))
+    columns = ["host", "worker", "pid", "state", "claimed", "done", "failed", "late", "rate"]
+    click.echo(render(progress["workers"], columns, fmt))
+
+
+def describe_progress(progress: dict[str, Any]) -> str:
+    """The totals line, and what the scan is waiting for when it waits."""
+    walking = ""
+    if progress["coordinator_alive"] is not None:
+        walking = " (still walking)" if progress["coordinator_alive"] else " (walk stopped)"
+    rate = f"{progress['rate']:,.1f} files/s" if progress["rate"] else "no rate yet"
+    line = (
+        f"scan {progress['scan_id']} {progress['status']}{walking}: "
         f"{progress['done']:,}/{progress['files']:,} done, {progress['failed']:,} failed, "
         f"{progress['queued']:,} queued, {progress['leased']:,} claimed, "
-        f"{progress['leases_expired']:,} leases expired, {progress['rate'] or 0:,.1f} files/s"
+        f"{progress['leases_expired']:,} leases expired, {rate}"
     )
-    columns = ["host", "worker", "pid", "state", "claimed", "done", "failed", "rate"]
-    click.echo(render(progress["workers"], columns, fmt))
+    if progress["status"] != "running":
+        return line
+    if progress["coordinator_alive"] is False:
+        line += "\n  the walk's coordinator fell silent: the next worker marks it interrupted"
+    if progress["handed_back"]:
+        line += (
+            f"\n  {progress['handed_back']:,} handed back by hosts that cannot read them, "
+            "waiting for a live host that has not tried them (recorded once none is left)"
+        )
+    if not progress["live_workers"] and (progress["queued"] or progress["leased"]):
+        line += "\n  no live worker: start `omscan worker` on the hosts"
+    return line

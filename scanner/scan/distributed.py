@@ -4,25 +4,35 @@ The coordinator walks the roots exactly as a local scan does and stores what nee
 query (unchanged files carried, placeholders recorded); the files to query go to the
 queue. Workers on every host run the same pipeline as a local scan, with the queue as
 their source and the store as their sink. Only where items come from and go to differs.
+
+Coordinator and workers hold what they do under leases they renew (the walk, the
+claimed items); one that cannot renew in time gives up before its lease can run out,
+and whatever it still sends afterwards is fenced off by the queue (see ``store.queue``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
 import stat
 import time
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import TypeVar
 
 import anyio
 
 from ..backends.base import Backend
 from ..concurrency import first_error
-from ..store import ResultItem, Store
+from ..store import ResultItem, Store, StoreError, open_store
+from ..store.errors import ScanClosed
 from ..store.lock import scan_lock
-from ..store.queue import MAX_EXPIRED, Claim, Miss, WorkQueue
+from ..store.queue import MAX_EXPIRED, Claim, FencedAnswer, WorkQueue
+from ..store.schema import NOT_FAILURES
 from .local import (
     LocalSource,
     ScanOptions,
@@ -37,26 +47,85 @@ from .pipeline import Outcome, PipelineOptions, Progress, WorkItem, run_pipeline
 from .walk import FileEntry, classify
 
 ENQUEUE_BATCH = 2000
+T = TypeVar("T")
+
+
+class LeaseLost(StoreError):
+    """The database did not confirm a lease in time: what it protected may be another's."""
+
+
+async def keep_alive(renew: Callable[[], Awaitable[None]], lease: float, what: str) -> None:
+    """Renew a lease every third of it, until cancelled. A renewal must be confirmed
+    within two thirds of the lease after the previous one began (after a pause of this
+    process, within a third of it): otherwise the lease may run out while we still act
+    on it, and ``LeaseLost`` stops us first. Errors are retried until then."""
+    renewed = time.monotonic()
+    while True:
+        await anyio.sleep(max(0.0, renewed + lease / 3 - time.monotonic()))
+        began = time.monotonic()
+        give_up = max(renewed + 2 * lease / 3, began + lease / 3)
+        while True:
+            try:
+                with anyio.fail_after(max(0.0, give_up - time.monotonic())):
+                    await renew()
+                break
+            except ScanClosed:
+                raise
+            except (StoreError, TimeoutError) as exc:
+                if time.monotonic() >= give_up - lease / 30:
+                    reason = str(exc) or "no answer from the database in time"
+                    raise LeaseLost(
+                        f"{what}: could not renew its lease in time ({reason}); giving up"
+                    ) from None
+                await anyio.sleep(lease / 30)
+        renewed = began
+
+
+def open_leased_store(url: str | None, lease_seconds: float) -> AbstractAsyncContextManager[Store]:
+    """The store, as a holder of leases opens it: every statement is answered within a
+    third of the lease (a frozen link is noticed while the lease still holds), and the
+    server ends a transaction left idle (its process paused) after a whole lease."""
+    return open_store(
+        url, statement_timeout=lease_seconds / 3, idle_transaction_timeout=lease_seconds
+    )
+
+
+# --- the coordinator ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class QueuedFile(FileEntry):
-    """A file as the queue handed it out: which item, of which scan."""
+    """A file as the queue handed it out: which item, of which scan, and the path it
+    resolved to when claimed (what the backend reads: no link left to follow)."""
 
     item_id: int = 0
     scan_id: int = 0
+    repository_id: int = 0
+    resolved: str = ""
+
+    @property
+    def path(self) -> str:
+        return self.resolved or os.path.join(self.root, self.relpath)
 
 
 async def enqueue_scan(
-    store: Store, options: ScanOptions, *, stop: anyio.Event | None = None
+    store: Store,
+    options: ScanOptions,
+    *,
+    lease_seconds: float = 30.0,
+    stop: anyio.Event | None = None,
 ) -> ScanSummary:
     """Open a distributed scan of ``options.roots``: walk, carry what is unchanged,
-    queue the rest for workers. The scan stays ``running`` until they drain it."""
-    queue = WorkQueue(store)
+    queue the rest for workers. The scan stays ``running`` until they drain it.
+    The walk renews its lease on the scan; a walk silent for ``lease_seconds`` is taken
+    for dead by the workers, who mark the scan interrupted."""
+    queue = WorkQueue(store, lease_seconds)
     roots = [os.path.realpath(root) for root in options.roots]
     started = time.monotonic()
     async with scan_lock(store) as lock:
         await store.close_abandoned_scans()
+        await queue.close_finished()  # a drained scan no worker closed yet overlaps nothing
+        await queue.refuse_overlap(roots)
         source = await LocalSource.plan(store, options)
         scan_id = await store.start_scan(
             roots,
@@ -74,13 +143,20 @@ async def enqueue_scan(
                     if stop is not None:
                         group.start_soon(cancel_when_set, stop, scope)
                     group.start_soon(lock.watch)  # a lost lock stops the walk
+                    group.start_soon(
+                        keep_alive,
+                        lambda: queue.coordinator_heartbeat(scan_id),
+                        lease_seconds,
+                        f"the walk of scan {scan_id}",
+                    )
                     await _enqueue(store, queue, source, summary)
                     group.cancel_scope.cancel()
             summary.status = "interrupted" if scope.cancelled_caught else "running"
-            if summary.status == "running" and scan_id in await queue.complete_drained():
+            if summary.status == "running" and scan_id in await queue.close_finished():
                 summary.status = "completed"  # nothing needed a query
         finally:
             summary.seconds = time.monotonic() - started
+            # (A scan the workers closed meanwhile, taking this walk for dead, stays so.)
             if summary.status not in ("running", "completed"):
                 with anyio.CancelScope(shield=True):
                     await close_scan(store, summary)
@@ -117,11 +193,14 @@ async def _enqueue(
     await queue.close_scan(scan_id, summary.removed)
 
 
+# --- workers --------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class WorkerOptions:
     host: str = field(default_factory=socket.gethostname)
     lease_seconds: float = 30.0
-    claim_size: int = 256
+    claim_size: int = 512  # files held at once, at most
     poll_seconds: float = 2.0
     exit_when_idle: bool = False  # leave once no running distributed scan has work left
     # Shallow streams: a worker should not hoard claimed items that others could take.
@@ -134,19 +213,63 @@ class WorkerSummary:
     host: str
     seconds: float
     progress: Progress
+    stored: dict[str, int] = field(default_factory=dict)  # answers stored, by status
+    late: int = 0  # answers dropped: their claim had passed to another, or the scan ended
+    handed_back: int = 0  # files this host could not read, passed to other hosts
     scans_completed: list[int] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return sum(n for status, n in self.stored.items() if status not in NOT_FAILURES)
 
     def to_dict(self) -> dict[str, object]:
         return {
             "worker_id": self.worker_id,
             "host": self.host,
             "seconds": round(self.seconds, 3),
-            "files_done": self.progress.written,
-            "files_failed": self.progress.failed,
+            "files_done": sum(self.stored.values()),
+            "files_failed": self.failed,
+            "files_late": self.late,
+            "files_handed_back": self.handed_back,
+            "files_queried": self.progress.queried,
             "bytes_read": self.progress.bytes_read,
-            "statuses": self.progress.statuses,
+            "statuses": self.stored,
             "scans_completed": self.scans_completed,
         }
+
+
+class Holdings:
+    """The items this worker has claimed and not yet stored or handed back, each with
+    the token of its latest claim. ``--claim N`` bounds them: the source claims again
+    only when half of them are done, and only as many as there is room for."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.refill = (limit + 1) // 2  # also the writer's batch: a batch frees a refill
+        self.tokens: dict[int, int] = {}
+        self._freed = anyio.Event()
+
+    @property
+    def room(self) -> int:
+        return self.limit - len(self.tokens)
+
+    async def wait_for_room(self) -> None:
+        while self.room < self.refill:
+            self._freed = anyio.Event()
+            await self._freed.wait()
+
+    def take(self, claims: Sequence[Claim]) -> list[Claim]:
+        """Hold the claims; those of items already on their way through the pipeline
+        (their lease ran out and this worker claimed them again) only get the newer
+        token, so that their answer is stored under it instead of being done twice."""
+        fresh = [c for c in claims if c.item_id not in self.tokens]
+        self.tokens.update((c.item_id, c.token) for c in claims)
+        return fresh
+
+    def release(self, items: Sequence[int]) -> None:
+        for item in items:
+            self.tokens.pop(item, None)
+        self._freed.set()
 
 
 async def run_worker(
@@ -165,78 +288,149 @@ async def run_worker(
     started = time.monotonic()
     worker_id = await queue.register(options.host, backend.name, devices)
     summary = WorkerSummary(worker_id, options.host, 0.0, progress or Progress())
-    source = QueueSource(queue, worker_id, options, summary)
-
-    async def sink(batch: Sequence[Outcome]) -> None:
-        by_scan: dict[int, list[ResultItem]] = {}
-        done: list[tuple[int, str]] = []
-        for outcome in batch:
-            entry, answer = outcome.entry, outcome.answer
-            assert isinstance(entry, QueuedFile) and answer is not None  # nothing is carried
-            by_scan.setdefault(entry.scan_id, []).append(result_item(entry, answer))
-            done.append((entry.item_id, answer.result.status))
-        for scan_id, items in by_scan.items():
-            await store.write_results(scan_id, items)
-        await queue.done(worker_id, done)
-
+    holdings = Holdings(options.claim_size)
+    source = QueueSource(queue, worker_id, options, summary, holdings)
+    pipeline = replace(options.pipeline, batch_size=holdings.refill)
     try:
         with anyio.CancelScope() as scope, first_error():
             async with anyio.create_task_group() as group:
                 if stop is not None:
                     group.start_soon(cancel_when_set, stop, scope)
-                group.start_soon(_renew_leases, queue, worker_id, options.lease_seconds / 3)
+                group.start_soon(
+                    keep_alive,
+                    lambda: queue.heartbeat(worker_id, list(holdings.tokens)),
+                    options.lease_seconds,
+                    f"worker {worker_id}",
+                )
                 await run_pipeline(
-                    source.__aiter__(), backend, sink, options.pipeline, summary.progress
+                    source.__aiter__(), backend, source.sink, pipeline, summary.progress
                 )
                 group.cancel_scope.cancel()
-    finally:
-        summary.seconds = time.monotonic() - started
+    except BaseException:
+        # Hand back what is held if the database answers in time; the error that
+        # stopped the worker is the one to report.
+        with (
+            anyio.CancelScope(shield=True),
+            anyio.move_on_after(options.lease_seconds / 3),
+            contextlib.suppress(StoreError),
+        ):
+            await queue.stop(worker_id)
+        raise
+    else:
         with anyio.CancelScope(shield=True):
             await queue.stop(worker_id)
+    finally:
+        summary.seconds = time.monotonic() - started
     return summary
 
 
-async def _renew_leases(queue: WorkQueue, worker_id: int, every: float) -> None:
-    while True:
-        await anyio.sleep(every)
-        await queue.heartbeat(worker_id)
+async def once_more(step: Callable[[], Awaitable[T]]) -> T:
+    """A worker's database step, tried again once (on a fresh connection) if it failed:
+    a session the server ended — the worker was paused inside a transaction for longer
+    than its lease — must not end the worker. Every step may run twice: answers and
+    hand-backs are fenced, a claim whose answer was lost is not renewed and runs out."""
+    try:
+        return await step()
+    except ScanClosed:
+        raise
+    except StoreError:
+        return await step()
 
 
 class QueueSource:
-    """Work items claimed from the queue, a batch at a time, as the pipeline asks."""
+    """Work items claimed from the queue as the pipeline has room for them, and the
+    sink that stores their answers under the claims' tokens."""
 
     def __init__(
-        self, queue: WorkQueue, worker_id: int, options: WorkerOptions, summary: WorkerSummary
+        self,
+        queue: WorkQueue,
+        worker_id: int,
+        options: WorkerOptions,
+        summary: WorkerSummary,
+        holdings: Holdings,
     ) -> None:
         self.queue = queue
         self.worker_id = worker_id
         self.options = options
         self.summary = summary
+        self.holdings = holdings
+        self.host = options.host
 
     async def __aiter__(self) -> AsyncIterator[list[WorkItem]]:
         while True:
-            claims = await self.queue.claim(
-                self.worker_id, self.options.host, self.options.claim_size
-            )
+            await self.holdings.wait_for_room()
+            room = self.holdings.room
+            claims = await once_more(partial(self.queue.claim, self.worker_id, self.host, room))
             if not claims:
-                self.summary.scans_completed += await self.queue.complete_drained()
-                if self.options.exit_when_idle and not await self.queue.pending():
+                self.summary.scans_completed += await once_more(self.queue.close_finished)
+                if self.options.exit_when_idle and not await once_more(self.queue.pending):
                     # Our last done marks may have landed after the check above.
-                    self.summary.scans_completed += await self.queue.complete_drained()
+                    self.summary.scans_completed += await once_more(self.queue.close_finished)
                     return
                 await anyio.sleep(self.options.poll_seconds)
                 continue
-            entries, misses = await anyio.to_thread.run_sync(_look_up, claims)
-            for miss in await self.queue.missed(self.options.host, misses):
-                entries.append(await self._unseen(miss))
+            fresh = self.holdings.take(claims)
+            entries: list[FileEntry] = [
+                await self._unreadable_everywhere(c) for c in fresh if c.missed_here
+            ]
+            found, misses = await anyio.to_thread.run_sync(
+                _look_up, [c for c in fresh if not c.missed_here]
+            )
+            await self._hand_back(misses)
+            entries += found
             if entries:
                 yield [WorkItem(entry) for entry in entries]
 
-    async def _unseen(self, miss: Miss) -> QueuedFile:
-        """A file no live host could see: recorded as unreadable, naming each host."""
-        hosts = await self.queue.misses_of(miss.claim.item_id)
+    async def sink(self, batch: Sequence[Outcome]) -> None:
+        """Store the answers whose claims still hold; hand back the files this host
+        could not read after all (open or read failed in the backend)."""
+        answers: dict[int, tuple[QueuedFile, ResultItem]] = {}
+        misses: list[tuple[int, str]] = []
+        for outcome in batch:
+            entry, answer = outcome.entry, outcome.answer
+            assert isinstance(entry, QueuedFile) and answer is not None  # nothing is carried
+            if answer.backend != "walk" and answer.result.status == "unreadable":
+                misses.append((entry.item_id, answer.result.error or "cannot read"))
+            else:
+                answers[entry.item_id] = (entry, result_item(entry, answer))
+        await self._hand_back(misses)
+        late = 0
+        while answers:
+            tokens = {item: self.holdings.tokens[item] for item in answers}
+            fenced = [
+                FencedAnswer(item, tokens[item], entry.scan_id, entry.repository_id, result)
+                for item, (entry, result) in answers.items()
+            ]
+            kept = await once_more(partial(self.queue.store_answers, self.worker_id, fenced))
+            for item in kept:
+                status = answers.pop(item)[1].result.status
+                self.summary.stored[status] = self.summary.stored.get(status, 0) + 1
+            # Claimed again by this worker meanwhile: stored under the newer token.
+            again = {i: a for i, a in answers.items() if self.holdings.tokens[i] != tokens[i]}
+            late += len(answers) - len(again)
+            self.holdings.release([i for i in answers if i not in again] + list(kept))
+            answers = again
+        if late:
+            self.summary.late += late
+            await once_more(partial(self.queue.note_late, self.worker_id, late))
+
+    async def _hand_back(self, misses: Sequence[tuple[int, str]]) -> None:
+        """(item, why) files this host cannot read go back for other hosts."""
+        if not misses:
+            return
+        missed = [(item, self.holdings.tokens[item], error) for item, error in misses]
+        await once_more(partial(self.queue.missed, self.host, missed))
+        self.holdings.release([item for item, _ in misses])
+        self.summary.handed_back += len(misses)
+
+    async def _unreadable_everywhere(self, claim: Claim) -> QueuedFile:
+        """A file no live host could read, recorded naming each host: ``changed`` when
+        none found it at all (deleted since the walk), else ``unreadable``."""
+        hosts = await once_more(partial(self.queue.misses_of, claim.item_id))
         seen = "; ".join(f"{host}: {error}" for host, error in hosts)
-        return _queued(miss.claim, status="unreadable", error=f"not visible from any host ({seen})")
+        if all(error.startswith("ENOENT") for _, error in hosts):
+            return _queued(claim, status="changed", error=f"file gone since the walk ({seen})")
+        return _queued(claim, status="unreadable", error=f"not readable from any host ({seen})")
 
 
 def _queued(
@@ -244,6 +438,7 @@ def _queued(
     info: os.stat_result | None = None,
     status: str | None = None,
     error: str | None = None,
+    resolved: str = "",
 ) -> QueuedFile:
     sizes = (info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev) if info else (0, 0, 0, 0)
     return QueuedFile(
@@ -254,28 +449,60 @@ def _queued(
         error=error,
         item_id=claim.item_id,
         scan_id=claim.scan_id,
+        repository_id=claim.repository_id,
+        resolved=resolved,
     )
 
 
-def _look_up(claims: Sequence[Claim]) -> tuple[list[FileEntry], list[Miss]]:
-    """Stat each claimed file on this host (in a thread: a shared mount may be slow).
-    A file this host cannot see is a miss, for other hosts to try."""
+class _Refused(Exception):
+    """A claimed path that the walk's rules forbid reading."""
+
+
+def _look_up(claims: Sequence[Claim]) -> tuple[list[FileEntry], list[tuple[int, str]]]:
+    """Find each claimed file on this host as the walk allows (in a thread: a shared
+    mount may be slow). A file this host cannot reach or read is a miss, for other hosts
+    to try (the backend's reads hand back the same way); one the walk's rules forbid is
+    recorded as ``unreadable``, saying why."""
     entries: list[FileEntry] = []
-    misses: list[Miss] = []
+    misses: list[tuple[int, str]] = []
     for claim in claims:
         if claim.expired >= MAX_EXPIRED:
             error = f"given up: {claim.expired} workers lost their lease on it (crashed or hung)"
             entries.append(_queued(claim, status="abandoned", error=error))
             continue
         try:
-            info = os.stat(os.path.join(claim.root, claim.relpath))
+            entry = _resolved(claim)
+        except _Refused as refused:
+            entries.append(_queued(claim, status="unreadable", error=f"refused: {refused}"))
+            continue
         except OSError as exc:
-            misses.append(
-                Miss(claim, f"{errno.errorcode.get(exc.errno or 0, 'error')}: {exc.strerror}")
-            )
+            error = f"{errno.errorcode.get(exc.errno or 0, 'error')}: {exc.strerror}"
+            misses.append((claim.item_id, error))
             continue
-        if not stat.S_ISREG(info.st_mode):
-            misses.append(Miss(claim, "not a regular file"))
-            continue
-        entries.append(classify(_queued(claim, info)))
+        if entry.status == "unreadable":  # a small file that classify could not read here
+            misses.append((claim.item_id, entry.error or "cannot read"))
+        else:
+            entries.append(entry)
     return entries, misses
+
+
+def _resolved(claim: Claim) -> FileEntry:
+    """The claimed file, as the walk would take it: links are followed only where they
+    stay inside the root (unless the scan followed them out), and only regular files.
+    The path is resolved by the kernel once (``O_PATH``: nothing is read, no device or
+    FIFO is opened) and checked; the backend then reads that resolved path."""
+    fd = os.open(os.path.join(claim.root, claim.relpath), os.O_PATH)
+    try:
+        resolved = os.readlink(f"/proc/self/fd/{fd}")
+        if not claim.follow_outside and not _within(resolved, claim.root):
+            raise _Refused(f"the path leads outside the repository, to {resolved}")
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Refused("not a regular file any more")
+    finally:
+        os.close(fd)
+    return classify(_queued(claim, info, resolved=resolved))
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)

@@ -1,11 +1,19 @@
 """The work queue of a distributed scan, kept in PostgreSQL itself.
 
 Workers on many hosts claim batches with ``FOR UPDATE SKIP LOCKED`` (no two claim the
-same item, none waits for another), hold them under leases they renew, and mark them
-done once the results are stored. Time is the database's clock (``now()``), so hosts
-with skewed clocks agree on when a lease ran out. A lease that runs out returns its
-items to the queue; an item whose leases ran out ``MAX_EXPIRED`` times is given up
-rather than allowed to take down worker after worker.
+same item, none waits for another) and hold them under leases they renew. Time is the
+database's clock (``now()``), so hosts with skewed clocks agree on when a lease ran out.
+
+Fencing: every claim of an item raises its claim count (``attempts``), and that count is
+the claim's token. An answer is stored, and its item marked done, only in a transaction
+that finds the item not done, its token unchanged (nobody claimed it since) and its scan
+running; otherwise the answer is late and dropped, never written over another. A worker
+paused past its lease, or holding a scan that has since completed, cannot change it.
+
+Liveness is re-evaluated on every claim: a worker or coordinator is alive while its own
+deadline (last heartbeat plus its lease) is ahead of ``now()``. A lease that runs out
+returns its item to the queue; an item on which ``MAX_EXPIRED`` different workers lost
+their lease is given up rather than allowed to take down worker after worker.
 """
 
 from __future__ import annotations
@@ -18,83 +26,177 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .errors import StoreError
 from .names import disk_name, stored_name
 from .schema import NOT_FAILURES, results, scans, work_items, work_misses, work_scans, workers
-from .store import Store
+from .store import ResultItem, Store, lock_running
+from .urls import async_url, mask, resolve
 
-MAX_EXPIRED = 3  # leases of one item that may run out before it is given up
+MAX_EXPIRED = 3  # workers that may lose their lease on one item before it is given up
 
-# Leases that ran out (their worker died or hung) return their items to the queue.
+# A worker (or host) is alive while its own deadline is ahead.
+_LIVE = "k.stopped_at IS NULL AND k.deadline_at > now()"
+
+# Leases that ran out (their worker died, hung or was paused) return their items to the
+# queue. Each worker that lost a lease on an item counts once, however often it did.
+# The token (``attempts``) stays: until someone claims the item again, an answer from
+# the last holder is still the latest claim's answer.
 _REQUEUE_EXPIRED = text(
     """
-    UPDATE work_items SET state = 'queued', expired = expired + 1,
-        lease_owner = NULL, lease_expires_at = NULL
-    WHERE state = 'leased' AND lease_expires_at < now()
+    WITH lost AS (
+        SELECT id, lease_owner FROM work_items
+        WHERE state = 'leased' AND lease_expires_at < now()
+        FOR UPDATE SKIP LOCKED
+    ), noted AS (
+        INSERT INTO work_expiries (item_id, worker_id, expired_at)
+        SELECT id, lease_owner, now() FROM lost
+        ON CONFLICT DO NOTHING
+        RETURNING item_id
+    )
+    UPDATE work_items w
+    SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+        expired = w.expired + CAST(noted.item_id IS NOT NULL AS integer)
+    FROM lost LEFT JOIN noted ON noted.item_id = lost.id
+    WHERE w.id = lost.id
     """
 )
 
-# Oldest first (ids grow with scans), walking the (state, id) index: a claim costs the
-# same on the first batch of a million-file scan as on the last.
+# Oldest first (ids grow with scans), walking the (state, id) index. An item this host
+# could not read is taken only when no live host is left that has not tried it: then
+# this worker records it (``missed_here``), naming every host.
 _CLAIM = text(
-    """
+    f"""
     WITH picked AS (
         SELECT w.id FROM work_items w
         WHERE w.state = 'queued'
           AND w.scan_id IN (SELECT id FROM scans WHERE status = 'running')
-          AND NOT EXISTS (
-              SELECT 1 FROM work_misses m WHERE m.item_id = w.id AND m.host = :host)
+          AND (
+              NOT EXISTS (
+                  SELECT 1 FROM work_misses m WHERE m.item_id = w.id AND m.host = :host)
+              OR NOT EXISTS (
+                  SELECT 1 FROM workers k WHERE {_LIVE} AND NOT EXISTS (
+                      SELECT 1 FROM work_misses m WHERE m.item_id = w.id AND m.host = k.host))
+          )
         ORDER BY w.id
         LIMIT :limit
         FOR UPDATE OF w SKIP LOCKED
     )
     UPDATE work_items w
     SET state = 'leased', attempts = w.attempts + 1, lease_owner = :worker,
-        lease_expires_at = now() + make_interval(secs => :lease)
-    FROM picked, repositories r
-    WHERE w.id = picked.id AND r.id = w.repository_id
-    RETURNING w.id, w.scan_id, r.path, w.relpath, w.expired
+        claimed_at = now(), lease_expires_at = now() + make_interval(secs => :lease)
+    FROM picked, repositories r, scans s
+    WHERE w.id = picked.id AND r.id = w.repository_id AND s.id = w.scan_id
+    RETURNING w.id, w.scan_id, w.repository_id, r.path, w.relpath, w.expired, w.attempts,
+        coalesce(CAST(s.options AS json) ->> 'follow_outside', 'false') = 'true',
+        EXISTS (SELECT 1 FROM work_misses m WHERE m.item_id = w.id AND m.host = :host)
     """
 )
 
-# An item handed back: anyone may claim it again.
-_BACK_IN_QUEUE = {"state": "queued", "lease_owner": None, "lease_expires_at": None}
+# The fence, with the done marks: of the given (item, token, status) answers, those whose
+# claim is still the latest (the token unchanged: nobody claimed the item since), whose
+# item is not done and whose scan runs are marked done; their ids come back, for their
+# results to be stored in the same transaction. The scans' rows stay share-locked against
+# a status change until then; a claim racing for an item waits for, then sees, this one.
+_FENCE_AND_DONE = text(
+    """
+    WITH running AS (
+        SELECT id FROM scans
+        WHERE id = ANY(CAST(:scans AS integer[])) AND status = 'running'
+        FOR SHARE
+    )
+    UPDATE work_items w SET state = 'done', done_by = :worker, done_at = now(),
+        status = c.status, lease_owner = NULL, lease_expires_at = NULL
+    FROM unnest(CAST(:items AS bigint[]), CAST(:tokens AS integer[]),
+                CAST(:statuses AS text[])) AS c(id, token, status), running
+    WHERE w.id = c.id AND w.attempts = c.token AND w.state <> 'done'
+      AND w.scan_id = running.id
+    RETURNING w.id
+    """
+)
 
-# Another live worker, on a host that has not yet failed to see the item's file.
-_OTHER_HOST_LIVE = text(
+# Handed back by a host that cannot read it, if that host's claim still holds it.
+_HAND_BACK = text(
+    """
+    UPDATE work_items w SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL
+    FROM unnest(CAST(:items AS bigint[]), CAST(:tokens AS integer[])) AS c(id, token)
+    WHERE w.id = c.id AND w.attempts = c.token AND w.state = 'leased'
+    """
+)
+
+# Skipping locked rows never leaves a scan open for good: the row locks that are skipped
+# are those of answers being stored (``FOR SHARE`` in the fence), and an idle worker
+# looks again at every poll. (Foreign-key checks take ``KEY SHARE``, which does not
+# conflict with ``NO KEY UPDATE``.)
+_DRAINED = text(
+    """
+    SELECT q.scan_id, q.removed FROM work_scans q JOIN scans s ON s.id = q.scan_id
+    WHERE s.status = 'running' AND q.enqueued
+      AND NOT EXISTS (SELECT 1 FROM work_items w WHERE w.scan_id = q.scan_id
+                      AND w.state IN ('queued', 'leased'))
+    FOR NO KEY UPDATE OF s SKIP LOCKED
+    """
+)
+
+# Walks whose coordinator stopped renewing its deadline: it died (or hung) mid-walk.
+_SILENT_WALKS = text(
+    """
+    SELECT q.scan_id FROM work_scans q JOIN scans s ON s.id = q.scan_id
+    WHERE s.status = 'running' AND NOT q.enqueued
+      AND (q.coordinator_deadline_at IS NULL OR q.coordinator_deadline_at < now())
+    FOR NO KEY UPDATE OF s SKIP LOCKED
+    """
+)
+
+_PENDING = text(
     """
     SELECT EXISTS (
-        SELECT 1 FROM workers k
-        WHERE k.stopped_at IS NULL
-          AND k.heartbeat_at > now() - make_interval(secs => :stale)
-          AND k.host NOT IN (SELECT m.host FROM work_misses m WHERE m.item_id = :item)
-    )
+        SELECT 1 FROM work_scans q JOIN scans s ON s.id = q.scan_id
+        WHERE s.status = 'running' AND (
+            (NOT q.enqueued AND q.coordinator_deadline_at > now())
+            OR EXISTS (SELECT 1 FROM work_items w WHERE w.scan_id = q.scan_id
+                       AND w.state IN ('queued', 'leased'))))
     """
 )
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One file handed to a worker."""
+    """One file handed to a worker, under the token of this claim."""
 
     item_id: int
     scan_id: int
+    repository_id: int
     root: str
     relpath: str
-    expired: int  # leases of this item that ran out before this claim
+    expired: int  # workers whose lease on it ran out before this claim
+    token: int
+    follow_outside: bool  # the scan's walk followed links out of the roots
+    missed_here: bool  # this host could not read it, and no live host is left to try
 
 
 @dataclass(frozen=True)
-class Miss:
-    """A claimed file this host could not see (not there, not readable)."""
+class FencedAnswer:
+    """An answer to store under the claim that produced it."""
 
-    claim: Claim
-    error: str
+    item_id: int
+    token: int
+    scan_id: int
+    repository_id: int
+    result: ResultItem
+
+
+def require_postgresql(url: str | None) -> None:
+    """Refuse a database that cannot hold the queue before opening (or creating) it."""
+    given = resolve(url)
+    if async_url(given).get_backend_name() != "postgresql":
+        raise StoreError(f"distributed scans need a PostgreSQL database, not {mask(given)}")
 
 
 class WorkQueue:
-    """The queue in ``store``'s database; ``StoreError`` unless it is PostgreSQL."""
+    """The queue in ``store``'s database; ``StoreError`` unless it is PostgreSQL.
+    ``lease_seconds``: how long this process's claims (or walk) stay its own unheard."""
 
     def __init__(self, store: Store, lease_seconds: float = 30.0) -> None:
         if store.engine.dialect.name != "postgresql":
@@ -106,17 +208,52 @@ class WorkQueue:
 
     # --- the coordinator --------------------------------------------------------
 
+    async def refuse_overlap(self, roots: Sequence[str]) -> None:
+        """A scan of files that a running distributed scan still has in its queue would
+        have workers do them twice: refused, naming that scan."""
+        async with self.store.transaction() as conn:
+            rows = await conn.execute(
+                select(scans.c.id, scans.c.roots)
+                .join(work_scans, work_scans.c.scan_id == scans.c.id)
+                .where(scans.c.status == "running")
+            )
+            for scan_id, stored in rows:
+                for root in roots:
+                    for other in json.loads(stored):
+                        if os.path.commonpath([root, other]) in (root, other):
+                            raise StoreError(
+                                f"scan {scan_id} of {other} is still running on the workers; "
+                                f"wait for it to complete (omscan status --scan {scan_id})"
+                            )
+
     async def open_scan(self, scan_id: int) -> None:
         async with self.store.transaction() as conn:
             await conn.execute(
-                insert(work_scans).values(scan_id=scan_id, enqueued=False, files=0, removed=0)
+                insert(work_scans).values(
+                    scan_id=scan_id,
+                    enqueued=False,
+                    files=0,
+                    removed=0,
+                    coordinator_deadline_at=func.now() + self._lease(),
+                )
+            )
+
+    async def coordinator_heartbeat(self, scan_id: int) -> None:
+        """Say the walk is alive; ``ScanClosed`` if workers already took it for dead."""
+        async with self.store.transaction() as conn:
+            await lock_running(conn, scan_id)
+            await conn.execute(
+                update(work_scans)
+                .where(work_scans.c.scan_id == scan_id)
+                .values(coordinator_deadline_at=func.now() + self._lease())
             )
 
     async def enqueue(self, scan_id: int, files: Sequence[tuple[str, str]]) -> None:
-        """Add (root, relpath) files to the scan's queue; enqueued twice, added once."""
+        """Add (root, relpath) files to the running scan's queue; enqueued twice, added once."""
         if not files:
             return
         async with self.store.transaction() as conn:
+            await lock_running(conn, scan_id)
             repo_ids = await self.store.repository_ids(conn, sorted({r for r, _ in files}), scan_id)
             rows = [
                 {
@@ -140,6 +277,7 @@ class WorkQueue:
     async def close_scan(self, scan_id: int, removed: int) -> None:
         """The walk is over: once the queue drains, the scan is complete."""
         async with self.store.transaction() as conn:
+            await lock_running(conn, scan_id)
             await conn.execute(
                 update(work_scans)
                 .where(work_scans.c.scan_id == scan_id)
@@ -159,22 +297,31 @@ class WorkQueue:
                     devices=json.dumps(list(devices)),
                     started_at=func.now(),
                     heartbeat_at=func.now(),
+                    deadline_at=func.now() + self._lease(),
                 )
                 .returning(workers.c.id)
             )
         assert worker_id is not None  # RETURNING of an INSERT always has its row
         return int(worker_id)
 
-    async def heartbeat(self, worker_id: int) -> None:
-        """Renew this worker's leases and say it is alive."""
+    async def heartbeat(self, worker_id: int, items: Sequence[int]) -> None:
+        """Renew this worker's deadline and its leases on ``items`` (those it knows it
+        holds: a claim whose answer never reached it is left to run out)."""
         async with self.store.transaction() as conn:
+            if items:
+                await conn.execute(
+                    update(work_items)
+                    .where(
+                        work_items.c.state == "leased",
+                        work_items.c.lease_owner == worker_id,
+                        work_items.c.id.in_(items),
+                    )
+                    .values(lease_expires_at=func.now() + self._lease())
+                )
             await conn.execute(
-                update(work_items)
-                .where(work_items.c.lease_owner == worker_id, work_items.c.state == "leased")
-                .values(lease_expires_at=func.now() + self._lease())
-            )
-            await conn.execute(
-                update(workers).where(workers.c.id == worker_id).values(heartbeat_at=func.now())
+                update(workers)
+                .where(workers.c.id == worker_id)
+                .values(heartbeat_at=func.now(), deadline_at=func.now() + self._lease())
             )
 
     async def stop(self, worker_id: int) -> None:
@@ -182,12 +329,16 @@ class WorkQueue:
         async with self.store.transaction() as conn:
             await conn.execute(
                 update(work_items)
-                .where(work_items.c.lease_owner == worker_id, work_items.c.state == "leased")
-                .values(**_BACK_IN_QUEUE)
+                .where(work_items.c.state == "leased", work_items.c.lease_owner == worker_id)
+                .values(state="queued", lease_owner=None, lease_expires_at=None)
             )
             await conn.execute(
                 update(workers).where(workers.c.id == worker_id).values(stopped_at=func.now())
             )
+
+    async def requeue_expired(self) -> None:
+        async with self.store.transaction() as conn:
+            await conn.execute(_REQUEUE_EXPIRED)
 
     async def claim(self, worker_id: int, host: str, limit: int) -> list[Claim]:
         async with self.store.transaction() as conn:
@@ -197,35 +348,27 @@ class WorkQueue:
                 {"worker": worker_id, "host": host, "limit": limit, "lease": self.lease_seconds},
             )
             return [
-                Claim(row.id, row.scan_id, disk_name(row.path), disk_name(row.relpath), row.expired)
+                Claim(row[0], row[1], row[2], disk_name(row[3]), disk_name(row[4]), *row[5:])
                 for row in rows
             ]
 
-    async def missed(self, host: str, misses: Sequence[Miss]) -> list[Miss]:
-        """Record that ``host`` cannot see these files. Each goes back to the queue for
-        hosts that have not tried it; those no other live host can try are returned,
-        for the caller to record as unreadable."""
-        final: list[Miss] = []
-        if not misses:  # the usual case: no transaction for nothing on every claim
-            return final
+    async def missed(self, host: str, misses: Sequence[tuple[int, int, str]]) -> None:
+        """Record that ``host`` cannot read these (item, token, why) files and hand them
+        back, if its claims still hold them: they go to hosts that have not tried them,
+        or, once no live host is left to try, to a worker of a host that did, which
+        records them (``Claim.missed_here``)."""
         async with self.store.transaction() as conn:
-            for miss in misses:
-                item = miss.claim.item_id
-                stmt = pg_insert(work_misses).on_conflict_do_nothing()
-                await conn.execute(stmt, {"item_id": item, "host": host, "error": miss.error})
-                other = await conn.scalar(
-                    _OTHER_HOST_LIVE, {"item": item, "stale": 2 * self.lease_seconds}
-                )
-                if other:
-                    await conn.execute(
-                        update(work_items).where(work_items.c.id == item).values(**_BACK_IN_QUEUE)
-                    )
-                else:
-                    final.append(miss)
-        return final
+            await conn.execute(
+                pg_insert(work_misses).on_conflict_do_nothing(),
+                [{"item_id": item, "host": host, "error": error} for item, _, error in misses],
+            )
+            await conn.execute(
+                _HAND_BACK,
+                {"items": [item for item, _, _ in misses], "tokens": [t for _, t, _ in misses]},
+            )
 
     async def misses_of(self, item_id: int) -> list[tuple[str, str]]:
-        """(host, error) of every host that could not see the item's file."""
+        """(host, error) of every host that could not read the item's file."""
         async with self.store.transaction() as conn:
             rows = await conn.execute(
                 select(work_misses.c.host, work_misses.c.error)
@@ -234,62 +377,58 @@ class WorkQueue:
             )
             return [(row.host, row.error) for row in rows]
 
-    async def done(self, worker_id: int, statuses: Sequence[tuple[int, str]]) -> None:
-        """Mark items done, once their results are stored: (item id, result status)."""
-        if not statuses:
-            return
+    async def store_answers(self, worker_id: int, answers: Sequence[FencedAnswer]) -> set[int]:
+        """Store the answers whose claims still hold, and mark their items done, in one
+        transaction; the ids of the items stored. The others are late: dropped."""
+        if not answers:
+            return set()
+        async with self.store.transaction() as conn:
+            held = set(
+                await conn.scalars(
+                    _FENCE_AND_DONE,
+                    {
+                        "worker": worker_id,
+                        "scans": sorted({a.scan_id for a in answers}),
+                        "items": [a.item_id for a in answers],
+                        "tokens": [a.token for a in answers],
+                        "statuses": [a.result.result.status for a in answers],
+                    },
+                )
+            )
+            by_scan: dict[int, list[ResultItem]] = {}
+            for answer in answers:
+                if answer.item_id in held:
+                    by_scan.setdefault(answer.scan_id, []).append(answer.result)
+            repo_ids = {a.result.root: a.repository_id for a in answers}
+            for scan_id, items in by_scan.items():
+                await self.store.insert_results(conn, scan_id, items, repo_ids)
+        return held
+
+    async def note_late(self, worker_id: int, count: int) -> None:
+        """Count answers the fence dropped, for ``omscan status``."""
         async with self.store.transaction() as conn:
             await conn.execute(
-                text(
-                    "UPDATE work_items w SET state = 'done', done_by = :worker, done_at = now(),"
-                    " status = d.status, lease_owner = NULL, lease_expires_at = NULL"
-                    " FROM unnest(CAST(:items AS bigint[]), CAST(:statuses AS text[]))"
-                    " AS d(id, status) WHERE w.id = d.id AND w.state <> 'done'"
-                ),
-                {
-                    "worker": worker_id,
-                    "items": [item for item, _ in statuses],
-                    "statuses": [status for _, status in statuses],
-                },
+                update(workers)
+                .where(workers.c.id == worker_id)
+                .values(late_answers=workers.c.late_answers + count)
             )
 
     async def pending(self) -> bool:
-        """Whether any running distributed scan still has items to do or to enqueue."""
+        """Whether any running distributed scan still has items to do, or a live
+        coordinator still walking."""
         async with self.store.transaction() as conn:
-            return bool(
-                await conn.scalar(
-                    text(
-                        "SELECT EXISTS (SELECT 1 FROM work_scans q JOIN scans s"
-                        " ON s.id = q.scan_id WHERE s.status = 'running' AND (NOT q.enqueued"
-                        " OR EXISTS (SELECT 1 FROM work_items w WHERE w.scan_id = q.scan_id"
-                        " AND w.state IN ('queued', 'leased'))))"
-                    )
-                )
-            )
+            return bool(await conn.scalar(_PENDING))
 
-    async def complete_drained(self) -> list[int]:
-        """Close every running distributed scan whose walk is over and whose items are
-        all done. Any worker may do it; the row lock makes it happen once: a second
-        worker waits for it, then finds the scan no longer running. (Not SKIP LOCKED:
-        every transaction storing a result holds a key-share lock on its scan's row,
-        and skipping those would leave a drained scan running.)"""
+    async def close_finished(self) -> list[int]:
+        """Close running distributed scans that are over: interrupted when their
+        coordinator fell silent before the walk ended, completed when the walk is over
+        and every item is done (the ids of those). Any worker may do it, once."""
         completed = []
         async with self.store.transaction() as conn:
-            drained = await conn.execute(
-                text(
-                    "SELECT q.scan_id, q.removed FROM work_scans q JOIN scans s"
-                    " ON s.id = q.scan_id WHERE s.status = 'running' AND q.enqueued"
-                    " AND NOT EXISTS (SELECT 1 FROM work_items w WHERE w.scan_id = q.scan_id"
-                    " AND w.state IN ('queued', 'leased')) FOR UPDATE OF s"
-                )
-            )
-            for scan_id, removed in drained.all():
-                counts = await _counts(conn, scan_id, removed)
-                await conn.execute(
-                    update(scans)
-                    .where(scans.c.id == scan_id)
-                    .values(status="completed", finished_at=func.now(), counts=json.dumps(counts))
-                )
+            for (scan_id,) in (await conn.execute(_SILENT_WALKS)).all():
+                await _close(conn, scan_id, "interrupted", 0)
+            for scan_id, removed in (await conn.execute(_DRAINED)).all():
+                await _close(conn, scan_id, "completed", removed)
                 completed.append(scan_id)
         return completed
 
@@ -297,7 +436,16 @@ class WorkQueue:
         return func.make_interval(0, 0, 0, 0, 0, 0, self.lease_seconds)
 
 
-async def _counts(conn: Any, scan_id: int, removed: int) -> dict[str, Any]:
+async def _close(conn: AsyncConnection, scan_id: int, status: str, removed: int) -> None:
+    counts = await _counts(conn, scan_id, status, removed)
+    await conn.execute(
+        update(scans)
+        .where(scans.c.id == scan_id)
+        .values(status=status, finished_at=func.now(), counts=json.dumps(counts))
+    )
+
+
+async def _counts(conn: AsyncConnection, scan_id: int, status: str, removed: int) -> dict[str, Any]:
     """The scan's summary, as a local scan writes it, from its stored results."""
     rows = await conn.execute(
         select(
@@ -311,14 +459,14 @@ async def _counts(conn: Any, scan_id: int, removed: int) -> dict[str, Any]:
     )
     statuses: dict[str, int] = {}
     seen = carried = bytes_read = 0
-    for status, was_carried, count, read in rows:
-        statuses[status] = statuses.get(status, 0) + count
+    for result_status, was_carried, count, read in rows:
+        statuses[result_status] = statuses.get(result_status, 0) + count
         seen += count
         carried += count if was_carried else 0
         bytes_read += 0 if was_carried else int(read)
     return {
         "scan_id": scan_id,
-        "status": "completed",
+        "status": status,
         "files_seen": seen,
         "files_queried": seen - carried,
         "files_unchanged": carried,
@@ -329,14 +477,23 @@ async def _counts(conn: Any, scan_id: int, removed: int) -> dict[str, Any]:
     }
 
 
+# --- progress, for `omscan status` ---------------------------------------------------
+
 _SCAN_TOTALS = text(
-    """
-    SELECT s.id, s.status, s.started_at, s.finished_at, q.enqueued, q.files, now() AS now,
+    f"""
+    SELECT s.id, s.status, q.enqueued, q.files,
+        extract(epoch FROM coalesce(s.finished_at, now()) - s.started_at) AS seconds,
+        coalesce(q.coordinator_deadline_at > now(), false) AS coordinator_alive,
         count(w.id) FILTER (WHERE w.state = 'queued') AS queued,
+        count(w.id) FILTER (WHERE w.state = 'queued' AND EXISTS (
+            SELECT 1 FROM work_misses m WHERE m.item_id = w.id)) AS handed_back,
         count(w.id) FILTER (WHERE w.state = 'leased') AS leased,
         count(w.id) FILTER (WHERE w.state = 'done') AS done,
         count(w.id) FILTER (WHERE w.state = 'done' AND w.status NOT IN :fine) AS failed,
-        coalesce(sum(w.expired), 0) AS expired
+        coalesce(sum(w.expired), 0) AS expired,
+        extract(epoch FROM max(w.done_at) - min(w.claimed_at) FILTER (WHERE w.state = 'done'))
+            AS busy_s,
+        (SELECT count(*) FROM workers k WHERE {_LIVE}) AS live_workers
     FROM work_scans q JOIN scans s ON s.id = q.scan_id
     LEFT JOIN work_items w ON w.scan_id = q.scan_id
     WHERE q.scan_id = coalesce(:scan, (SELECT max(scan_id) FROM work_scans))
@@ -344,22 +501,28 @@ _SCAN_TOTALS = text(
     """
 ).bindparams(bindparam("fine", expanding=True))
 
+# The workers that held or did this scan's items, and every live one (idle ones too).
+# A worker's rate counts from its first claim of an item it did to its last answer.
 _SCAN_WORKERS = text(
-    """
+    f"""
     SELECT k.id AS worker, k.host, k.pid, k.backend, k.started_at, k.stopped_at,
-        extract(epoch FROM now() - k.heartbeat_at) AS silent_s,
+        {_LIVE} AS live, k.late_answers AS late,
         count(w.id) FILTER (WHERE w.state = 'leased' AND w.lease_owner = k.id) AS claimed,
         count(w.id) FILTER (WHERE w.done_by = k.id) AS done,
         count(w.id) FILTER (WHERE w.done_by = k.id AND w.status NOT IN :fine) AS failed,
         extract(epoch FROM max(w.done_at) FILTER (WHERE w.done_by = k.id)
-            - greatest(k.started_at, s.started_at)) AS busy_s
-    FROM workers k JOIN work_items w ON w.lease_owner = k.id OR w.done_by = k.id
-    JOIN scans s ON s.id = w.scan_id
-    WHERE w.scan_id = :scan
-    GROUP BY k.id, s.started_at
+            - min(w.claimed_at) FILTER (WHERE w.done_by = k.id)) AS busy_s
+    FROM workers k
+    LEFT JOIN work_items w ON (w.lease_owner = k.id OR w.done_by = k.id) AND w.scan_id = :scan
+    GROUP BY k.id
+    HAVING count(w.id) > 0 OR ({_LIVE})
     ORDER BY k.host, k.id
     """
 ).bindparams(bindparam("fine", expanding=True))
+
+
+def _rate(done: int, busy: Any) -> float | None:
+    return round(done / float(busy), 1) if busy else None
 
 
 async def scan_progress(store: Store, scan_id: int | None = None) -> dict[str, Any] | None:
@@ -373,26 +536,25 @@ async def scan_progress(store: Store, scan_id: int | None = None) -> dict[str, A
             return None
         rows = await conn.execute(_SCAN_WORKERS, {"scan": totals.id, "fine": fine})
         workers_seen = [dict(row._mapping) for row in rows]
-    elapsed = ((totals.finished_at or totals.now) - totals.started_at).total_seconds()
     for worker in workers_seen:
-        busy = worker.pop("busy_s")
-        worker["rate"] = round(worker["done"] / float(busy), 1) if busy else None
-        silent = float(worker.pop("silent_s"))
-        worker["state"] = (
-            "stopped" if worker.pop("stopped_at") else "alive" if silent < 60 else "lost"
-        )
+        worker["rate"] = _rate(worker["done"], worker.pop("busy_s"))
+        live = worker.pop("live")
+        worker["state"] = "stopped" if worker.pop("stopped_at") else "alive" if live else "lost"
         worker["started_at"] = worker["started_at"].isoformat()
     return {
         "scan_id": totals.id,
         "status": totals.status,
         "walk_done": totals.enqueued,
+        "coordinator_alive": None if totals.enqueued else totals.coordinator_alive,
         "files": totals.files,
         "queued": totals.queued,
+        "handed_back": totals.handed_back,
         "leased": totals.leased,
         "done": totals.done,
         "failed": totals.failed,
         "leases_expired": int(totals.expired),
-        "seconds": round(elapsed, 1),
-        "rate": round(totals.done / elapsed, 1) if elapsed > 0 else None,
+        "seconds": round(float(totals.seconds), 1),
+        "rate": _rate(totals.done, totals.busy_s),
+        "live_workers": totals.live_workers,
         "workers": workers_seen,
     }

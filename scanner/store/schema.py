@@ -119,6 +119,8 @@ work_scans = Table(
     Column("enqueued", Boolean, nullable=False),  # the walk is over: no more items come
     Column("files", Integer, nullable=False),  # queued for workers
     Column("removed", Integer, nullable=False),
+    # While the walk runs: past this, workers take the coordinator for dead.
+    Column("coordinator_deadline_at", DateTime(timezone=True), nullable=True),
 )
 
 workers = Table(
@@ -132,6 +134,8 @@ workers = Table(
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("heartbeat_at", DateTime(timezone=True), nullable=False),
     Column("stopped_at", DateTime(timezone=True), nullable=True),
+    Column("deadline_at", DateTime(timezone=True), nullable=True),  # live until then
+    Column("late_answers", Integer, nullable=False, server_default="0"),  # dropped by the fence
 )
 
 work_items = Table(
@@ -142,26 +146,43 @@ work_items = Table(
     Column("repository_id", Integer, ForeignKey("repositories.id"), nullable=False),
     Column("relpath", Text, nullable=False),
     Column("state", String(8), nullable=False),  # queued/leased/done
-    Column("attempts", Integer, nullable=False),  # claims so far
-    Column("expired", Integer, nullable=False),  # leases that ran out (worker lost)
+    # Claims so far; also the fencing token of the latest claim: only a new claim raises it.
+    Column("attempts", Integer, nullable=False),
+    Column("expired", Integer, nullable=False),  # workers whose lease on it ran out
     Column("lease_owner", Integer, ForeignKey("workers.id"), nullable=True),
     Column("lease_expires_at", DateTime(timezone=True), nullable=True),
+    Column("claimed_at", DateTime(timezone=True), nullable=True),
     Column("done_by", Integer, ForeignKey("workers.id"), nullable=True),
     Column("done_at", DateTime(timezone=True), nullable=True),
     Column("status", String(16), nullable=True),  # the stored result's status
     UniqueConstraint("scan_id", "repository_id", "relpath", name="uq_work_items_file"),
 )
 
-# Hosts that could not see an item's file: it is offered to the others first.
-work_misses = Table(
-    "work_misses",
-    metadata,
-    Column(
+
+def _item_key() -> Column[int]:
+    """A work item's id, as part of the key of a table about items."""
+    return Column(
         "item_id",
         BigInteger().with_variant(Integer, "sqlite"),
         ForeignKey("work_items.id"),
         primary_key=True,
-    ),
+    )
+
+
+# Hosts that could not see an item's file: it is offered to the others first.
+work_misses = Table(
+    "work_misses",
+    metadata,
+    _item_key(),
     Column("host", Text, primary_key=True),
     Column("error", Text, nullable=False),
+)
+
+# Workers whose lease on an item ran out, each once however often: what ``expired`` counts.
+work_expiries = Table(
+    "work_expiries",
+    metadata,
+    _item_key(),
+    Column("worker_id", Integer, ForeignKey("workers.id"), primary_key=True),
+    Column("expired_at", DateTime(timezone=True), nullable=False),
 )

@@ -8,8 +8,9 @@ statement ever deletes or overwrites an earlier scan's results.
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,10 +18,15 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    and_,
     bindparam,
+    case,
     event,
+    false,
+    func,
     insert,
     literal,
+    not_,
     null,
     select,
     text,
@@ -34,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from ..om import Inventory, QueryResult
 from . import migrate
 from .dbfile import DatabaseFile, database_file
-from .errors import StoreError
+from .errors import ScanClosed, StoreError
 from .names import disk_name, storable_text, stored_name
 from .schema import (
     SETTLED_STATUSES,
@@ -110,18 +116,29 @@ FILE_UPDATES = ("size", "mtime_ns", "inode", "fs_device", "content_hash", "last_
 async def _upsert_files(
     conn: AsyncConnection, rows: list[dict[str, Any]]
 ) -> dict[tuple[int, str], int]:
-    """Insert or refresh file rows (un-removing them); their ids by (repository, relpath).
+    """Insert or refresh file rows; their ids by (repository, relpath).
+
+    A scan's writes never undo what a later scan recorded (a late worker, an old
+    distributed scan still draining): the stat fields and ``last_scan_id`` only move
+    forward, and a removal by a later scan stands; a result of this scan or a later one
+    brings a removed file back.
 
     Each driver's fast path differs: asyncpg batches RETURNING upserts itself, while
     aiosqlite would run them row by row, so SQLite upserts in bulk and reads ids back.
-    Every value is per row or a SQL literal: one bound constant (``removed_at =
+    Every value is per row or a SQL expression: one bound constant (``removed_at =
     :param``) makes SQLAlchemy send the rows one by one instead of in one VALUES list.
     """
     stmt = _upsert(conn, model_files)
+    new, old = stmt.excluded, model_files.c
+    removed_later = func.coalesce(old.removed_scan_id > new.last_scan_id, false())
+    newer = and_(new.last_scan_id >= old.last_scan_id, not_(removed_later))
     stmt = stmt.on_conflict_do_update(
         index_elements=["repository_id", "relpath"],
-        set_={name: stmt.excluded[name] for name in FILE_UPDATES}
-        | {"removed_scan_id": null(), "removed_at": null()},
+        set_={name: case((newer, new[name]), else_=old[name]) for name in FILE_UPDATES}
+        | {
+            "removed_scan_id": case((removed_later, old.removed_scan_id), else_=null()),
+            "removed_at": case((removed_later, old.removed_at), else_=null()),
+        },
     )
     key = (model_files.c.id, model_files.c.repository_id, model_files.c.relpath)
     if conn.dialect.name == "postgresql":
@@ -315,10 +332,12 @@ class Store:
             return int(done.rowcount or 0)
 
     async def finish_scan(self, scan_id: int, status: str, counts: dict[str, Any]) -> None:
+        """Close the scan, unless it was closed meanwhile (a distributed scan whose walk
+        the workers took for dead): a scan is closed once."""
         async with self.transaction() as conn:
             await conn.execute(
                 update(scans)
-                .where(scans.c.id == scan_id)
+                .where(scans.c.id == scan_id, scans.c.status == "running")
                 .values(status=status, finished_at=_now(), counts=json.dumps(counts))
             )
 
@@ -353,54 +372,74 @@ class Store:
         return {disk_name(row[0]): PreviousFile(*row[1:]) for row in rows}
 
     async def write_results(self, scan_id: int, items: Sequence[ResultItem]) -> None:
-        """Upsert the files and their results for this scan, in one transaction."""
+        """Upsert the files and their results for this scan, in one transaction, if the
+        scan is still running (``ScanClosed`` if not)."""
         if not items:
             return
         async with self.transaction() as conn:
+            await lock_running(conn, scan_id)
+            await self.insert_results(conn, scan_id, items)
+
+    async def insert_results(
+        self,
+        conn: AsyncConnection,
+        scan_id: int,
+        items: Sequence[ResultItem],
+        repo_ids: Mapping[str, int] | None = None,
+    ) -> None:
+        """The writes of ``write_results``, in the caller's transaction: the caller has
+        fenced them (the scan is running, the work is still its own). ``repo_ids``: the
+        roots' repository ids, when the caller knows them already."""
+        if repo_ids is None:
             repo_ids = await self.repository_ids(conn, sorted({i.root for i in items}), scan_id)
-            keys = [(repo_ids[i.root], stored_name(i.relpath)) for i in items]
-            file_rows = [
-                {
-                    "repository_id": repo_id,
-                    "relpath": relpath,
-                    "size": i.size,
-                    "mtime_ns": i.mtime_ns,
-                    "inode": i.inode,
-                    "fs_device": i.fs_device,
-                    "content_hash": i.content_hash,
-                    "first_scan_id": scan_id,
-                    "last_scan_id": scan_id,
-                }
-                for i, (repo_id, relpath) in zip(items, keys, strict=True)
-            ]
-            file_ids = await _upsert_files(conn, file_rows)
-            result_rows = [
-                _result_row(scan_id, file_ids[key], i) for i, key in zip(items, keys, strict=True)
-            ]
-            result_stmt = _upsert(conn, results)
-            result_stmt = result_stmt.on_conflict_do_update(
-                index_elements=["scan_id", "file_id"],
-                set_={
-                    name: result_stmt.excluded[name]
-                    for name in result_rows[0]
-                    if name not in ("scan_id", "file_id")
-                },
-            )
-            await conn.execute(result_stmt, result_rows)
+        keys = [(repo_ids[i.root], stored_name(i.relpath)) for i in items]
+        file_rows = [
+            {
+                "repository_id": repo_id,
+                "relpath": relpath,
+                "size": i.size,
+                "mtime_ns": i.mtime_ns,
+                "inode": i.inode,
+                "fs_device": i.fs_device,
+                "content_hash": i.content_hash,
+                "first_scan_id": scan_id,
+                "last_scan_id": scan_id,
+            }
+            for i, (repo_id, relpath) in zip(items, keys, strict=True)
+        ]
+        file_ids = await _upsert_files(conn, file_rows)
+        result_rows = [
+            _result_row(scan_id, file_ids[key], i) for i, key in zip(items, keys, strict=True)
+        ]
+        result_stmt = _upsert(conn, results)
+        result_stmt = result_stmt.on_conflict_do_update(
+            index_elements=["scan_id", "file_id"],
+            set_={
+                name: result_stmt.excluded[name]
+                for name in result_rows[0]
+                if name not in ("scan_id", "file_id")
+            },
+        )
+        await conn.execute(result_stmt, result_rows)
 
     async def carry_forward(self, scan_id: int, unchanged: Sequence[PreviousFile]) -> None:
         """Copy each unchanged file's latest settled result (as ``previous_files`` found
-        it) into this scan, marked carried; retried, it copies nothing twice."""
+        it) into this scan, marked carried, if the scan is still running; retried, it
+        copies nothing twice."""
         settled = [p for p in unchanged if p.result_id is not None]
         if not settled:
             return
         async with self.transaction() as conn:
+            await lock_running(conn, scan_id)
             statement = _carry_statement(conn, scan_id)
             for chunk in _chunks(settled):
                 await conn.execute(statement, {"ids": [p.result_id for p in chunk]})
                 await conn.execute(
                     update(model_files)
-                    .where(model_files.c.id.in_([p.file_id for p in chunk]))
+                    .where(
+                        model_files.c.id.in_([p.file_id for p in chunk]),
+                        model_files.c.last_scan_id < scan_id,  # never backwards
+                    )
                     .values(last_scan_id=scan_id)
                 )
 
@@ -446,6 +485,17 @@ class Store:
             select(repositories.c.path, repositories.c.id).where(repositories.c.path.in_(paths))
         )
         return {paths[row.path]: row.id for row in rows}
+
+
+async def lock_running(conn: AsyncConnection, scan_id: int) -> None:
+    """Fence a write: the scan must be running, and its row stays share-locked until the
+    caller commits, so that no status change (completed, interrupted) slips in between
+    the check and the write. ``ScanClosed`` otherwise."""
+    status = await conn.scalar(
+        select(scans.c.status).where(scans.c.id == scan_id).with_for_update(read=True)
+    )
+    if status != "running":
+        raise ScanClosed(f"scan {scan_id} is {status or 'gone'}: nothing more is stored for it")
 
 
 def _carry_statement(conn: AsyncConnection, scan_id: int) -> Any:
@@ -503,10 +553,19 @@ def _refuse_hard_links(file: str, display: str) -> None:
 
 @asynccontextmanager
 async def open_store(
-    url: str | None = None, *, migrate_schema: bool = True
+    url: str | None = None,
+    *,
+    migrate_schema: bool = True,
+    statement_timeout: float | None = None,
+    idle_transaction_timeout: float | None = None,
 ) -> AsyncIterator[Store]:
     """Open the store at ``url`` (default: $OMSCAN_DB or ./omscan.db), bringing its
-    schema to this omscan's head first."""
+    schema to this omscan's head first.
+
+    PostgreSQL only: ``statement_timeout`` caps how long a connection or a statement may
+    go unanswered (a holder of leases must notice a frozen link before they run out);
+    ``idle_transaction_timeout`` has the server end a session left idle inside a
+    transaction (its process paused) so that its row locks block nobody for longer."""
     given = resolve(url)
     parsed = async_url(given)
     file: str | None = None
@@ -519,9 +578,15 @@ async def open_store(
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql":
         # asyncpg waits 60 s for an unreachable server by default; a nightly job should not.
-        connect_args["timeout"] = CONNECT_TIMEOUT_S
+        connect_args["timeout"] = min(CONNECT_TIMEOUT_S, statement_timeout or math.inf)
         if "command_timeout" not in parsed.query:
             connect_args["command_timeout"] = COMMAND_TIMEOUT
+        if statement_timeout is not None:
+            asked = float(str(parsed.query.get("command_timeout", COMMAND_TIMEOUT)))
+            connect_args["command_timeout"] = min(asked, statement_timeout)
+        if idle_transaction_timeout is not None:
+            limit_ms = str(max(1, round(idle_transaction_timeout * 1000)))
+            connect_args["server_settings"] = {"idle_in_transaction_session_timeout": limit_ms}
     engine = create_async_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     if parsed.get_backend_name() == "sqlite":
         busy = "timeout" not in parsed.query
