@@ -11,7 +11,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import anyio
@@ -175,7 +175,8 @@ async def test_a_scan_never_undoes_what_a_later_scan_recorded(db_url: str) -> No
         assert row["last_scan_id"] == new
 
         remover = await store.start_scan([ROOT], "h", "om", [], {})
-        assert await store.mark_removed(remover, ROOT, set()) == 1
+        (file,) = await store.fetch("SELECT id FROM model_files")
+        assert await store.mark_removed(remover, [file["id"]]) == 1
         await store.write_results(new, [item("a.om", ok(3, 3))])  # older than the removal
         (row,) = await store.fetch("SELECT removed_scan_id FROM model_files")
         assert row["removed_scan_id"] == remover
@@ -310,6 +311,9 @@ class FailsToRead:
 
     async def query(self, entry: FileEntry, loaded: Loaded) -> Answer:
         return await self.inner.query(entry, loaded)
+
+    async def query_chunk(self, items: Sequence[tuple[FileEntry, Loaded]]) -> list[Answer]:
+        return await self.inner.query_chunk(items)
 
 
 @pytest.mark.asyncio
