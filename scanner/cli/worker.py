@@ -25,7 +25,7 @@ from .options import (
     run_store_job,
     until_signalled,
 )
-from .output import render
+from .output import json_value, render, summary, to_json
 
 
 @click.command()
@@ -126,14 +126,15 @@ def status(db: str | None, scan_id: int | None, fmt: str) -> None:
         click.echo("omscan: no distributed scan" + (f" {scan_id}" if scan_id else ""), err=True)
         sys.exit(EXIT_NOT_RUN)
     if fmt == "json":
-        click.echo(json.dumps(progress, indent=2, default=str))
+        click.echo(to_json(json_value(progress)))
         return
-    click.echo(
+    summary(
         f"scan {progress['scan_id']} {progress['status']}"
         f"{'' if progress['walk_done'] else ' (still walking)'}: "
         f"{progress['done']:,}/{progress['files']:,} done, {progress['failed']:,} failed, "
         f"{progress['queued']:,} queued, {progress['leased']:,} claimed, "
-        f"{progress['leases_expired']:,} leases expired, {progress['rate'] or 0:,.1f} files/s"
+        f"{progress['leases_expired']:,} leases expired, {progress['rate'] or 0:,.1f} files/s",
+        fmt,
     )
     columns = ["host", "worker", "pid", "state", "claimed", "done", "failed", "rate"]
     click.echo(render(progress["workers"], columns, fmt))
