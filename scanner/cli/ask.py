@@ -15,7 +15,7 @@ from ..ask.sql import DEFAULT_TIME_LIMIT, ReadOnlyViolation, SqlError, TimeLimit
 from ..store import open_store
 from .exits import EXIT_FAILED, EXIT_NOT_RUN, EXIT_USAGE
 from .options import FINITE, SECONDS, ByteSize, db_option, run_store_job
-from .output import format_option, render, summary, to_json, unique_columns
+from .output import emit, format_option, render, summary, to_json, unique_columns
 
 SIZES = {"work_size", "weight_size", "total_size", "delta_total"}
 
@@ -50,7 +50,7 @@ def sql(statement: str, db: str, timeout: float, fmt: str) -> None:
         sys.exit(EXIT_NOT_RUN)
     columns = unique_columns(result.columns)
     rows = [dict(zip(columns, row, strict=True)) for row in result.rows]
-    click.echo(render(rows, columns, fmt))
+    emit(render(rows, columns, fmt))
 
 
 @click.command("report")
@@ -76,7 +76,7 @@ def report_command(
         async with open_store(db) as store:
             return await report(store, ReportFilter(min_total, soc, failed, repo, sort))
 
-    click.echo(render(run_store_job(job), COLUMNS, fmt, SIZES))
+    emit(render(run_store_job(job), COLUMNS, fmt, SIZES))
 
 
 @click.command()
@@ -103,13 +103,13 @@ def diff(scans: tuple[int, ...], db: str, fail_on_growth: float | None, fmt: str
     scan_a, scan_b, changes = run_store_job(job)
     if fmt == "json":
         payload = {"scan_a": scan_a, "scan_b": scan_b, "changes": [c.to_dict() for c in changes]}
-        click.echo(to_json(payload))
+        emit(to_json(payload))
     else:
         rows = [_diff_row(change.to_dict()) for change in changes]
         columns = ["change", "repository", "relpath", "before", "after", "delta_total", "growth"]
         summary(f"scan {scan_a} → scan {scan_b}: {len(changes)} change(s)", fmt)
         if rows or fmt != "table":
-            click.echo(render(rows, columns, fmt, SIZES))
+            emit(render(rows, columns, fmt, SIZES))
     if fail_on_growth is not None and any(
         c.growth_pct > fail_on_growth for c in changes if c.before is not None
     ):
@@ -148,7 +148,7 @@ def scans(db: str, fmt: str) -> None:
         row["seen"] = counts.get("files_seen")
         row["failed"] = counts.get("files_failed")
     columns = ["id", "started_at", "finished_at", "status", "host", "backend", "seen", "failed"]
-    click.echo(render(rows, columns, fmt))
+    emit(render(rows, columns, fmt))
 
 
 @click.command()
@@ -176,4 +176,4 @@ def history(path: str, db: str, fmt: str) -> None:
         "weight_size",
         "carried",
     ]
-    click.echo(render(rows, columns, fmt, SIZES))
+    emit(render(rows, columns, fmt, SIZES))

@@ -105,6 +105,12 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(_escape, text)
 
 
+def emit(text: str) -> None:
+    """Print rendered rows as they are: click would strip what looks like ANSI styling
+    when stdout is not a terminal — data, in CSV."""
+    click.echo(text, color=True)
+
+
 def summary(line: str, fmt: str) -> None:
     """A command's summary line: above the table for people; on stderr for the other
     formats, whose stdout is the data alone."""

@@ -25,7 +25,7 @@ from .options import (
     run_store_job,
     until_signalled,
 )
-from .output import json_value, render, summary, to_json
+from .output import emit, json_value, render, summary, to_json
 
 
 @click.command()
@@ -126,7 +126,7 @@ def status(db: str | None, scan_id: int | None, fmt: str) -> None:
         click.echo("omscan: no distributed scan" + (f" {scan_id}" if scan_id else ""), err=True)
         sys.exit(EXIT_NOT_RUN)
     if fmt == "json":
-        click.echo(to_json(json_value(progress)))
+        emit(to_json(json_value(progress)))
         return
     summary(
         f"scan {progress['scan_id']} {progress['status']}"
@@ -137,4 +137,4 @@ def status(db: str | None, scan_id: int | None, fmt: str) -> None:
         fmt,
     )
     columns = ["host", "worker", "pid", "state", "claimed", "done", "failed", "rate"]
-    click.echo(render(progress["workers"], columns, fmt))
+    emit(render(progress["workers"], columns, fmt))
