@@ -57,7 +57,11 @@ async def run_sql(url: str | None, statement: str, time_limit: float = DEFAULT_T
         return run_sqlite(parsed.database, statement, time_limit)
     from .sql_postgres import run_postgres
 
-    query = dict(parsed.query)  # command_timeout is ours (asyncpg's), not a server setting
-    silence = float(str(query.pop("command_timeout", time_limit + SILENCE_MARGIN)))
-    dsn = parsed.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
-    return await run_postgres(dsn, mask(given), statement, time_limit, silence)
+    # The URL's parameters, as SQLAlchemy hands them to asyncpg for the other commands.
+    options: dict[str, Any] = dict(parsed.query)
+    silence = float(options.pop("command_timeout", time_limit + SILENCE_MARGIN))
+    options.pop("prepared_statement_cache_size", None)  # SQLAlchemy's, not asyncpg's
+    if "port" in options:
+        options["port"] = int(options["port"])
+    dsn = parsed.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    return await run_postgres(dsn, options, mask(given), statement, time_limit, silence)

@@ -26,6 +26,7 @@ import json
 import re
 from decimal import Decimal
 from functools import partial
+from typing import Any
 
 import asyncpg
 
@@ -93,13 +94,20 @@ WHERE t.typname = ANY ($1::text[])
 
 
 async def run_postgres(
-    dsn: str, display: str, statement: str, time_limit: float, silence: float
+    dsn: str,
+    options: dict[str, Any],
+    display: str,
+    statement: str,
+    time_limit: float,
+    silence: float,
 ) -> Rows:
-    """Vet and run ``statement``; ``silence``: seconds without an answer after which the
-    connection is taken for dead."""
+    """Vet and run ``statement``; ``options``: asyncpg's, from the URL; ``silence``:
+    seconds without an answer after which the connection is taken for dead."""
     names = statement_names(statement)
     try:
-        conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT, command_timeout=silence)
+        conn = await asyncpg.connect(
+            dsn, timeout=CONNECT_TIMEOUT, command_timeout=silence, **options
+        )
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         raise StoreError(f"database {display}: {exc}") from None
     try:

@@ -3,8 +3,11 @@ shown back to them with every credential masked."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote
 
 from sqlalchemy.engine import URL, make_url
@@ -22,6 +25,26 @@ _DRIVERS = {
     "postgresql": "postgresql+asyncpg",
     "postgres": "postgresql+asyncpg",
     "postgresql+asyncpg": "postgresql+asyncpg",
+}
+# The URL parameters each driver takes, with the kind of value: any other would reach
+# the driver as an argument it does not know (a traceback, not a message).
+_TEXT, _SECONDS, _COUNT = "text", "seconds", "count"
+PARAMETERS = {
+    "sqlite+aiosqlite": {"timeout": _SECONDS},
+    "postgresql+asyncpg": {
+        "host": _TEXT,
+        "port": _COUNT,
+        "user": _TEXT,
+        "password": _TEXT,
+        "passfile": _TEXT,
+        "ssl": _TEXT,
+        "sslmode": _TEXT,  # libpq's spelling, turned into ssl
+        "command_timeout": _SECONDS,
+        "target_session_attrs": _TEXT,
+        "krbsrvname": _TEXT,
+        "gsslib": _TEXT,
+        "prepared_statement_cache_size": _COUNT,
+    },
 }
 # Query keys (and libpq keywords) whose value is a credential: password, sslpassword,
 # passfile, ?secret=, ?token=, ?aws_secret_access_key= …
@@ -59,11 +82,39 @@ def async_url(url: str) -> URL:
         raise StoreError(
             f"unsupported database {parsed.drivername!r}: use sqlite:///PATH or postgresql://…"
         )
+    _check_parameters(url, driver, parsed.query)
     parsed = parsed.set(drivername=driver)
     if driver == "postgresql+asyncpg" and "sslmode" in parsed.query:
         mode = parsed.query["sslmode"]
         parsed = parsed.difference_update_query(["sslmode"]).update_query_dict({"ssl": mode})
     return parsed
+
+
+def _check_parameters(url: str, driver: str, query: Mapping[str, Any]) -> None:
+    known = PARAMETERS[driver]
+    for key, value in query.items():
+        kind = known.get(key)
+        if kind is None:
+            raise StoreError(
+                f"not a database URL: {mask(url)} (unknown parameter {key!r}; "
+                f"{driver.split('+')[0]} URLs take {', '.join(known)})"
+            )
+        if not isinstance(value, str) or not _valid(kind, value):
+            raise StoreError(f"not a database URL: {mask(url)} ({key} must be {_KINDS[kind]})")
+
+
+_KINDS = {_TEXT: "one value", _SECONDS: "a number of seconds above 0", _COUNT: "a whole number"}
+
+
+def _valid(kind: str, value: str) -> bool:
+    if kind == _COUNT:
+        return value.isdigit()
+    if kind == _SECONDS:
+        try:
+            return math.isfinite(float(value)) and float(value) > 0
+        except ValueError:
+            return False
+    return True
 
 
 def file_database(url: str) -> URL:
