@@ -395,3 +395,18 @@ def test_tables_escape_terminal_characters_and_never_cut(tmp_path: Path, db_url:
     assert hostile in out  # CSV and JSON are exact
     code, out = run("sql", "SELECT relpath FROM model_files", "--db", db_url)
     assert "\x1b" not in out and "evil\\x1b" in out
+
+
+def test_status_csv_and_markdown_are_the_table_alone(tmp_path: Path, pg_url: str) -> None:
+    write_model(tmp_path / "repo" / "a.om", 10, 10)
+    assert run("scan", "--distributed", str(tmp_path / "repo"), "--db", pg_url)[0] == 0
+    header = {"csv": "host,worker,pid,state,claimed,done,failed,rate\n", "markdown": "| host |"}
+    for fmt, start in header.items():
+        result = CliRunner().invoke(cli, ["status", "--db", pg_url, "--format", fmt])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith(start), result.stdout
+        assert result.stderr.startswith("scan 1 running") and result.stderr.count("\n") == 1
+    result = CliRunner().invoke(cli, ["status", "--db", pg_url, "--format", "json"])
+    assert json.loads(result.stdout)["queued"] == 1
+    result = CliRunner().invoke(cli, ["status", "--db", pg_url])
+    assert result.stdout.startswith("scan 1 running") and result.stderr == ""
