@@ -159,6 +159,8 @@ POSTGRES = [
     ("SELECT CASE WHEN true THEN pg_read_file('/etc/hostname') END", 2),
     ("SELECT count(*) FILTER (WHERE pg_advisory_lock(1) IS NULL) FROM scans", 2),
     ("SELECT pg_read_file(x) FROM (VALUES ('/etc/hostname')) v(x)", 2),
+    ("SELECT ('/etc/hostname'::text).pg_read_file", 2),  # (x).f is f(x)
+    ("SELECT v.x.pg_stat_file FROM (VALUES ('/etc/hostname'::text)) v(x)", 2),
     ("SELECT query_to_xml('SELECT pg_read_file(''/etc/hostname'')', true, true, '')", 2),
     ("SELECT database_to_xml(true, true, '')", 2),
     ("SELECT current_setting('data_directory')", 2),

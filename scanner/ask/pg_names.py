@@ -49,8 +49,8 @@ TABLESAMPLE_METHODS = {"system", "bernoulli"}
 @dataclass
 class Names:
     functions: set[Name] = field(default_factory=set)  # called: f(…)
-    # x.f may call f(x) (functional notation), and SQL/JSON syntax is a call on older
-    # servers: functions *if* the database has one of that name
+    # x.f and (x).f may call f(x) (functional notation), and SQL/JSON syntax is a call
+    # on older servers: functions *if* the database has one of that name
     maybe_functions: set[str] = field(default_factory=set)
     operators: set[Name] = field(default_factory=set)
     types: set[Name] = field(default_factory=set)
@@ -126,9 +126,15 @@ class _Walk:
                 raise ReadOnlyViolation("refused: omscan sql does not read %TYPE")
             names.types.add(_name(node.names))
         elif isinstance(node, ast.ColumnRef) and len(node.fields or ()) > 1:
-            last = (node.fields or ())[-1]
+            last = (node.fields or ())[-1]  # t.f: f may be a function of t
             if isinstance(last, ast.String) and last.sval:
                 names.maybe_functions.add(last.sval)
+        elif isinstance(node, ast.A_Indirection):  # (x).f calls f(x) when f is a function
+            names.maybe_functions.update(
+                field.sval
+                for field in node.indirection or ()
+                if isinstance(field, ast.String) and field.sval
+            )
         elif isinstance(node, ast.RangeTableSample):
             method = _name(node.method)
             if method[0] not in (None, "pg_catalog") or method[1] not in TABLESAMPLE_METHODS:

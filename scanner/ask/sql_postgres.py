@@ -74,7 +74,7 @@ PLUMBING_TYPES = [
 
 _FUNCTIONS = """
 SELECT p.proname AS name, n.nspname AS schema, p.provolatile::text AS volatility,
-       p.prokind::text AS kind, p.pronargs AS nargs,
+       p.prokind::text AS kind, p.pronargs - p.pronargdefaults <= 1 AS one_argument,
        EXISTS (SELECT FROM pg_type t
                WHERE t.oid = ANY (p.proargtypes::oid[] || p.prorettype)
                  AND t.typname = ANY ($2::text[])) AS plumbing
@@ -207,9 +207,9 @@ async def _vet_functions(conn: asyncpg.Connection, names: Names) -> set[Name]:
         if not rows:
             casts.add((schema, name))
     for name in sorted(names.maybe_functions):
-        # x.f calls f(x) if there is such a one-argument function; SQL/JSON syntax, any
+        # x.f calls f(x) if f takes one argument (defaults aside); SQL/JSON syntax, any
         rows = [r for r in found if r["name"] == name]
-        if not all(_allowed(r) for r in rows if r["nargs"] == 1 or name in KEYWORD_CALL_NAMES):
+        if not all(_allowed(r) for r in rows if r["one_argument"] or name in KEYWORD_CALL_NAMES):
             raise _function_refused(name)
     return casts
 
