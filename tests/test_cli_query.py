@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from scanner.cli import cli
+from scanner.om.writer import Input, ModelParams, spec_for, write_om
 
 from .corpus import expected_rows, require_corpus
 
@@ -61,3 +62,17 @@ def test_missing_path_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
 def test_usage_error_exits_2() -> None:
     assert run("query")[0] == 2
     assert run("query", "--bogus", "x")[0] == 2
+
+
+def test_names_from_a_model_or_a_path_never_drive_the_terminal(tmp_path: Path) -> None:
+    """A hostile model name, tensor name or file name is shown escaped."""
+    hostile = "evil\x1b]0;pwned\x07\x1b[2J\u202e"
+    params = ModelParams(name=hostile, inputs=[Input(f"in{hostile}", "float16", (1, 3))])
+    path = tmp_path / f"m{hostile}.om"
+    write_om(path, spec_for(params))
+    code, out = run("query", str(path))
+    assert code == 0
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert out.count("evil\\x1b]0;pwned\\x07\\x1b[2J\\u202e") == 3  # path, model, input
+    code, out = run("query", "--json", str(path))
+    assert json.loads(out)[0]["inventory"]["name"] == hostile  # JSON stays exact

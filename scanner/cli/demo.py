@@ -9,7 +9,7 @@ import click
 
 from ..demo import make_demo
 from .exits import EXIT_NOT_RUN
-from .output import printable
+from .text import printable
 
 
 @click.command()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, time
 from decimal import Decimal
@@ -27,20 +26,12 @@ from rich.console import Console
 from rich.table import Table
 
 from ..units import human_bytes
+from .text import printable, writable
 
 FORMATS = ["table", "json", "csv", "markdown"]
 format_option = click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
 )
-# What a terminal would act on or hide: C0 and C1 controls, DEL, bidirectional and
-# invisible formatting characters, line separators, lone surrogates (bytes of a file
-# name that is not UTF-8).
-_UNPRINTABLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
-    "\ud800-\udfff]"
-)
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def json_value(value: Any) -> Any:
@@ -100,11 +91,6 @@ def unique_columns(columns: Iterable[str]) -> list[str]:
     return unique
 
 
-def printable(text: str) -> str:
-    """``text`` safe for a terminal: what it would act on or hide is shown escaped."""
-    return _UNPRINTABLE.sub(_escape, text)
-
-
 def emit(text: str) -> None:
     """Print rendered rows as they are: click would strip what looks like ANSI styling
     when stdout is not a terminal — data, in CSV."""
@@ -128,8 +114,8 @@ def render(
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow([_writable(c) for c in columns])
-        writer.writerows([[_writable(text_value(row.get(c))) for c in columns] for row in rows])
+        writer.writerow([writable(c) for c in columns])
+        writer.writerows([[writable(text_value(row.get(c))) for c in columns] for row in rows])
         return buffer.getvalue().rstrip("\n")
     header = [printable(c) for c in columns]
     cells = [[_cell(row.get(c), c, sizes) for c in columns] for row in rows]
@@ -180,18 +166,3 @@ def _is_record(value: Any) -> bool:
 
 def _is_range(value: Any) -> bool:
     return all(hasattr(value, a) for a in ("lower", "upper", "lower_inc", "upper_inc", "isempty"))
-
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    if char in _SHORT_ESCAPES:
-        return _SHORT_ESCAPES[char]
-    code = ord(char)
-    if 0xDC80 <= code <= 0xDCFF:  # a byte of a name that is not UTF-8 (surrogateescape)
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def _writable(text: str) -> str:
-    """CSV is exact, except for what no UTF-8 output can carry: lone surrogates."""
-    return _LONE_SURROGATE.sub(_escape, text)
