@@ -22,27 +22,13 @@ from .exits import EXIT_OK as EXIT_OK
 T = TypeVar("T")
 
 
-class Seconds(click.ParamType[float]):
-    """A duration in seconds: a finite number above 0 (not -5, nan or inf)."""
+class Number(click.ParamType[float]):
+    """A number comparisons can use — not nan or inf — and, for durations, above 0
+    (not -5)."""
 
-    name = "seconds"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        if not math.isfinite(seconds) or seconds <= 0:
-            self.fail(f"{value!r} is not a number of seconds above 0", param, ctx)
-        return seconds
-
-
-class FiniteFloat(click.ParamType[float]):
-    """A number that comparisons can use: nan and inf are refused."""
-
-    name = "number"
+    def __init__(self, name: str, above_zero: bool) -> None:
+        self.name = name
+        self.above_zero = above_zero
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
@@ -51,8 +37,9 @@ class FiniteFloat(click.ParamType[float]):
             number = float(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a number", param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if not math.isfinite(number) or (self.above_zero and number <= 0):
+            wanted = "a number of seconds above 0" if self.above_zero else "a finite number"
+            self.fail(f"{value!r} is not {wanted}", param, ctx)
         return number
 
 
@@ -77,8 +64,8 @@ class ByteSize(click.ParamType[int]):
         return count
 
 
-SECONDS = Seconds()
-FINITE = FiniteFloat()
+SECONDS = Number("seconds", above_zero=True)  # --timeout, and any other duration
+FINITE = Number("number", above_zero=False)
 
 
 def _database_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
