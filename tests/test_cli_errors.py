@@ -39,6 +39,8 @@ def one_line(stderr: str) -> bool:
         "postgresql://u:pw@127.0.0.1:0/x",
         "postgresql://u@127.0.0.1/x?sslpassword=pw",
         "postgresql://u@127.0.0.1/x?command_timeout=-1",
+        "postgresql://u@127.0.0.1/x?sslmode=bogus",
+        "postgresql://u@127.0.0.1/x?target_session_attrs=bogus",
         "sqlite:///omscan.db?timeout=nan",
         "sqlite:///omscan.db?journal=wal",
         "mysql://u@h/x",

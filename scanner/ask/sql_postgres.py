@@ -108,8 +108,8 @@ async def run_postgres(
         conn = await asyncpg.connect(
             dsn, timeout=CONNECT_TIMEOUT, command_timeout=silence, **options
         )
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise StoreError(f"database {display}: {exc}") from None
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        raise StoreError(f"database {display}: {str(exc).splitlines()[0]}") from None
     try:
         transaction = conn.transaction(readonly=True)
         await transaction.start()

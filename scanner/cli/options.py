@@ -53,7 +53,7 @@ class ByteSize(click.ParamType[int]):
         self.minimum = minimum
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
+        if isinstance(value, int):  # already a count (click converts Python values too)
             return value
         try:
             count = parse_bytes(str(value))

@@ -26,10 +26,11 @@ _DRIVERS = {
     "postgres": "postgresql+asyncpg",
     "postgresql+asyncpg": "postgresql+asyncpg",
 }
-# The URL parameters each driver takes, with the kind of value: any other would reach
-# the driver as an argument it does not know (a traceback, not a message).
-_TEXT, _SECONDS, _COUNT = "text", "seconds", "count"
-PARAMETERS = {
+# The URL parameters each driver takes, with the values it accepts (a kind, or the
+# choices): any other would reach the driver as an argument it rejects with a traceback.
+_TEXT, _SECONDS, _COUNT = "one value", "a number of seconds above 0", "a whole number"
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+PARAMETERS: dict[str, dict[str, str | tuple[str, ...]]] = {
     "sqlite+aiosqlite": {"timeout": _SECONDS},
     "postgresql+asyncpg": {
         "host": _TEXT,
@@ -37,12 +38,19 @@ PARAMETERS = {
         "user": _TEXT,
         "password": _TEXT,
         "passfile": _TEXT,
-        "ssl": _TEXT,
-        "sslmode": _TEXT,  # libpq's spelling, turned into ssl
+        "ssl": _SSL_MODES,
+        "sslmode": _SSL_MODES,  # libpq's spelling, turned into ssl
         "command_timeout": _SECONDS,
-        "target_session_attrs": _TEXT,
+        "target_session_attrs": (
+            "any",
+            "primary",
+            "standby",
+            "prefer-standby",
+            "read-write",
+            "read-only",
+        ),
         "krbsrvname": _TEXT,
-        "gsslib": _TEXT,
+        "gsslib": ("gssapi", "sspi"),
         "prepared_statement_cache_size": _COUNT,
     },
 }
@@ -100,13 +108,13 @@ def _check_parameters(url: str, driver: str, query: Mapping[str, Any]) -> None:
                 f"{driver.split('+')[0]} URLs take {', '.join(known)})"
             )
         if not isinstance(value, str) or not _valid(kind, value):
-            raise StoreError(f"not a database URL: {mask(url)} ({key} must be {_KINDS[kind]})")
+            wanted = f"one of {', '.join(kind)}" if isinstance(kind, tuple) else kind
+            raise StoreError(f"not a database URL: {mask(url)} ({key} must be {wanted})")
 
 
-_KINDS = {_TEXT: "one value", _SECONDS: "a number of seconds above 0", _COUNT: "a whole number"}
-
-
-def _valid(kind: str, value: str) -> bool:
+def _valid(kind: str | tuple[str, ...], value: str) -> bool:
+    if isinstance(kind, tuple):
+        return value in kind
     if kind == _COUNT:
         return value.isdigit()
     if kind == _SECONDS:
