@@ -1,6 +1,24 @@
-"""`python -m scanner` runs the omscan command."""
+"""`python -m scanner` and the `omscan` command."""
 
-from .cli import main
+from __future__ import annotations
+
+import signal
+import sys
+
+
+def main() -> None:
+    """The command line. Once its outcome is decided, a late Ctrl-C changes nothing."""
+    try:
+        from .cli import main as omscan
+    except KeyboardInterrupt:  # Ctrl-C while Python imports the command line itself
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("omscan: interrupted", file=sys.stderr)  # as scanner.cli.exits.interrupted
+        sys.exit(3)
+    try:
+        omscan()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
 
 if __name__ == "__main__":
     main()

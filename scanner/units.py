@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
+# The largest count a database column (BIGINT, SQLite INTEGER) holds.
+MAX_BYTES = 2**63 - 1
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 _FACTORS = {
     "": 1,
@@ -34,8 +37,12 @@ def human_bytes(count: int) -> str:
 
 
 def parse_bytes(text: str) -> int:
-    """``8GiB``, ``512 MB``, ``1024`` → bytes. Raises ValueError with a clear message."""
+    """``8GiB``, ``512 MB``, ``1024`` → bytes, exactly (no float rounding), at most
+    ``MAX_BYTES``. Raises ValueError with a clear message."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
     if not match or match.group(2).lower() not in _FACTORS:
         raise ValueError(f"not a size: {text!r} (try 512MiB, 8GiB, 1000000)")
-    return int(float(match.group(1)) * _FACTORS[match.group(2).lower()])
+    count = int(Decimal(match.group(1)) * _FACTORS[match.group(2).lower()])
+    if count > MAX_BYTES:
+        raise ValueError(f"{text.strip()} is more than the largest size stored, {MAX_BYTES:,} B")
+    return count

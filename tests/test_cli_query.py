@@ -8,7 +8,15 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from scanner.cli import cli
-from scanner.om.writer import OmSpec, build_om, many_submodels
+from scanner.om.writer import (
+    Input,
+    ModelParams,
+    OmSpec,
+    build_om,
+    many_submodels,
+    spec_for,
+    write_om,
+)
 
 from .corpus import expected_rows, require_corpus
 
@@ -78,3 +86,17 @@ def test_models_with_no_or_a_great_many_submodels_are_answered(tmp_path: Path) -
     assert item["inventory"]["partition_totals"] == [
         {"type_name": "WEIGHTS_DATA", "count": 5000, "size": 5000}
     ]
+
+
+def test_names_from_a_model_or_a_path_never_drive_the_terminal(tmp_path: Path) -> None:
+    """A hostile model name, tensor name or file name is shown escaped."""
+    hostile = "evil\x1b]0;pwned\x07\x1b[2J\u202e"
+    params = ModelParams(name=hostile, inputs=[Input(f"in{hostile}", "float16", (1, 3))])
+    path = tmp_path / f"m{hostile}.om"
+    write_om(path, spec_for(params))
+    code, out = run("query", str(path))
+    assert code == 0
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert out.count("evil\\x1b]0;pwned\\x07\\x1b[2J\\u202e") == 3  # path, model, input
+    code, out = run("query", "--json", str(path))
+    assert json.loads(out)[0]["inventory"]["name"] == hostile  # JSON stays exact

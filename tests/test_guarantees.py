@@ -23,11 +23,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
+from scanner.ask import sql_sqlite
 from scanner.backends.om import OmBackend
 from scanner.cli import cli
 from scanner.om.om2_writer import Om2Params, write_om2
 from scanner.scan.local import ScanOptions, run_scan
-from scanner.store import open_store
+from scanner.store import mask, open_store
 
 from .test_ask import two_scans  # noqa: F401 (a fixture)
 
@@ -95,6 +96,10 @@ COMMON = [
 SQLITE = [
     ("SELECT load_extension('/tmp/omscan-evil.so')", 2),  # extension loading is off
     ("SELECT writefile('/tmp/omscan-evil', 'x')", 2),  # a shell-only function: absent
+    ("SELECT fts3_tokenizer('simple')", 2),  # hands out a code pointer
+    ("SELECT fts3_tokenizer('evil', x'4141414141414141')", 2),  # …and takes one
+    ("SELECT sqlite_log(1, 'omscan')", 2),  # writes the error log
+    ("SELECT * FROM (SELECT fts3_tokenizer('simple'))", 2),
     ("ANALYZE", 2),
     ("REINDEX", 2),
     ("CREATE TEMP TABLE t AS SELECT 1", 2),
@@ -103,6 +108,7 @@ SQLITE = [
     ("DETACH DATABASE main", 2),
     ("REPLACE INTO repositories (id, path) VALUES (1, '/x')", 2),
 ]
+# Each refused before it runs, whatever it is wrapped in, as the superuser the tests use.
 POSTGRES = [
     ("SELECT setval('results_id_seq', 1000000)", 2),
     ("COPY (SELECT 1) TO PROGRAM 'touch {outside}/program-ran'", 2),
@@ -114,11 +120,59 @@ POSTGRES = [
     ("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", 2),
     ("SELECT set_config('transaction_read_only', 'off', false), COUNT(*) FROM results", 2),
     ("SELECT * FROM results FOR UPDATE", 2),
-    ("SELECT dblink_exec('dbname=x', 'DELETE FROM results')", 2),  # not installed
-    ("SELECT lo_from_bytea(0, 'x')", 0),  # rolled back with the transaction
-    ("SELECT lo_import('/etc/hostname')", 0),  # idem
-    ("SELECT pg_advisory_lock(42)", 0),  # released when the connection closes
-    ("SELECT pg_terminate_backend(pg_backend_pid())", 3),  # only itself: one line, exit 3
+    ("SELECT * FROM results FOR KEY SHARE", 2),
+    # outside the transaction: a replication slot survives the rollback, WAL piles up
+    ("SELECT pg_create_physical_replication_slot('omscan_evil', true)", 2),
+    ("SELECT * FROM pg_create_logical_replication_slot('omscan_evil_l', 'test_decoding')", 2),
+    # the server's files
+    ("SELECT pg_read_file('/etc/hostname')", 2),
+    ("SELECT pg_read_binary_file('/etc/hostname')", 2),
+    ("SELECT * FROM pg_ls_dir('/')", 2),
+    ("SELECT pg_stat_file('/etc/hostname')", 2),
+    ("SELECT lo_import('/etc/hostname')", 2),
+    ("SELECT lo_export(0, '{outside}/lo-written')", 2),
+    ("SELECT lo_from_bytea(0, 'x')", 2),
+    # the server itself and other sessions
+    ("SELECT pg_reload_conf()", 2),
+    ("SELECT pg_switch_wal()", 2),
+    ("SELECT pg_stat_reset()", 2),
+    ("SELECT pg_terminate_backend(pg_backend_pid())", 2),
+    ("SELECT pg_cancel_backend(pg_backend_pid())", 2),
+    ("SELECT pg_advisory_lock(42)", 2),
+    ("SELECT pg_try_advisory_xact_lock(42)", 2),
+    ("SELECT pg_notify('omscan', 'x')", 2),
+    ("SELECT nextval('results_id_seq')", 2),
+    ("SELECT txid_current()", 2),
+    ("SELECT pg_current_xact_id()", 2),
+    # taking the superuser back from a role (SET ROLE is checked against the session user)
+    ("SELECT set_config('role', 'postgres', true), COUNT(*) FROM results", 2),
+    ("SELECT set_config('session_authorization', 'postgres', true)", 2),
+    # the same, wrapped or spelled otherwise
+    ("SELECT pg_catalog.pg_read_file('/etc/hostname')", 2),
+    ("SELECT \"pg_read_file\"('/etc/hostname')", 2),
+    ("SELECT PG_READ_FILE('/etc/hostname')", 2),
+    ("SELECT (SELECT pg_read_file('/etc/hostname')) FROM scans", 2),
+    ("WITH f AS (SELECT pg_ls_dir('/') AS name) SELECT * FROM f", 2),
+    ("SELECT * FROM scans s, LATERAL (SELECT pg_reload_conf()) r", 2),
+    ("SELECT id FROM scans WHERE EXISTS (SELECT pg_switch_wal())", 2),
+    ("SELECT id FROM scans ORDER BY pg_stat_reset()", 2),
+    ("SELECT CASE WHEN true THEN pg_read_file('/etc/hostname') END", 2),
+    ("SELECT count(*) FILTER (WHERE pg_advisory_lock(1) IS NULL) FROM scans", 2),
+    ("SELECT pg_read_file(x) FROM (VALUES ('/etc/hostname')) v(x)", 2),
+    ("SELECT ('/etc/hostname'::text).pg_read_file", 2),  # (x).f is f(x)
+    ("SELECT v.x.pg_stat_file FROM (VALUES ('/etc/hostname'::text)) v(x)", 2),
+    ("SELECT query_to_xml('SELECT pg_read_file(''/etc/hostname'')', true, true, '')", 2),
+    ("SELECT database_to_xml(true, true, '')", 2),
+    ("SELECT current_setting('data_directory')", 2),
+    # outside omscan's tables
+    ("SELECT * FROM pg_authid", 2),
+    ("TABLE pg_catalog.pg_shadow", 2),
+    ("SELECT * FROM pg_stat_activity", 2),
+    ("SELECT * FROM information_schema.tables", 2),
+    ("SELECT * FROM public.results_id_seq", 2),
+    ("WITH a AS (SELECT * FROM pg_authid), pg_authid AS (SELECT 1) SELECT * FROM a", 2),
+    ("SHOW data_directory", 2),
+    ("SELECT 'x'::pg_catalog.regclass, '1'::public.results", 2),
 ]
 
 
@@ -126,20 +180,75 @@ def test_sql_cannot_change_anything_even_by_side_effects(
     two_scans: tuple[str, Path],  # noqa: F811
     outside: Path,
 ) -> None:
+    """In-process (the process boundary changes nothing here; a process per statement
+    would cost a minute): exit code, one-line message, and the database unchanged."""
     db, _ = two_scans
     cases = COMMON + (SQLITE if db.startswith("sqlite") else POSTGRES)
     before = dump(db)
     for statement, code in cases:
-        result = omscan("sql", statement.format(outside=outside), "--db", db)
-        assert result.returncode == code, (statement, result.stdout, result.stderr)
+        result = CliRunner().invoke(cli, ["sql", statement.format(outside=outside), "--db", db])
+        assert result.exit_code == code, (statement, result.output)
         if code:
             assert result.stderr.startswith("omscan: ") and result.stderr.count("\n") == 1
-        if statement.startswith(("COPY", "DO", "LOCK", "PREPARE", "SET")):
-            assert "refused" in result.stderr, (statement, result.stderr)  # never ran
             assert "Traceback" not in result.stderr
+        if not db.startswith("sqlite") or statement.startswith(("COPY", "DO", "LOCK")):
+            assert "refused" in result.stderr, (statement, result.stderr)  # never ran
         assert dump(db) == before, statement
     assert list(outside.iterdir()) == []  # no program ran, no file was written
     assert not Path("/tmp/omscan-evil").exists()
+    if not db.startswith("sqlite"):
+        with psycopg.connect(db, connect_timeout=5) as conn:
+            slots = conn.execute("SELECT slot_name FROM pg_replication_slots").fetchall()
+        assert ("omscan_evil",) not in slots and ("omscan_evil_l",) not in slots
+
+
+def test_sql_refuses_functions_of_extensions(pg_url: str) -> None:
+    """dblink, installed: a function outside PostgreSQL's own is never run."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION dblink")
+    for statement in (
+        "SELECT dblink_exec('dbname=postgres', 'CREATE DATABASE omscan_evil')",
+        "SELECT * FROM dblink('dbname=postgres', 'SELECT 1') AS t(x int)",
+        "SELECT public.dblink_connect('x', 'dbname=postgres')",
+    ):
+        result = omscan("sql", statement, "--db", pg_url)
+        assert result.returncode == 2, (statement, result.stderr)
+        assert result.stderr.startswith("omscan: refused: ") and "dblink" in result.stderr
+    with psycopg.connect(pg_url) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = 'omscan_evil'")
+        assert found.fetchall() == []
+
+
+def test_sqlite_read_only_layers_each_refuse_writes_alone(sqlite_url: str) -> None:
+    """The read-only open without the authorizer, and the authorizer on a writable
+    connection: each refuses every write by itself."""
+    path = str(make_url(sqlite_url).database)
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE results (id INTEGER)")
+        conn.execute("INSERT INTO results VALUES (1)")
+        conn.commit()
+    writes = [
+        "DELETE FROM results",
+        "INSERT INTO results VALUES (2)",
+        "CREATE TABLE evil (x)",
+        "DROP TABLE results",
+        "PRAGMA user_version = 7",
+    ]
+    for statement in writes:
+        with (
+            closing(sql_sqlite.open_read_only(path)) as read_only,  # no authorizer
+            pytest.raises(sqlite3.OperationalError, match="readonly"),
+        ):
+            read_only.execute(statement)
+        with closing(sqlite3.connect(path)) as writable:  # the authorizer alone
+            writable.set_authorizer(sql_sqlite.authorize)
+            with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+                writable.execute(statement)
+                writable.commit()
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT * FROM results").fetchall() == [(1,)]
+        assert conn.execute("PRAGMA user_version").fetchone() == (0,)
+        assert [n for (n,) in conn.execute("SELECT name FROM sqlite_master")] == ["results"]
 
 
 # --- nothing from a model is written or executed -------------------------------------
@@ -280,4 +389,52 @@ def test_database_password_never_appears_in_output_errors_or_the_store(
     assert from_env.returncode == 3 and SECRET not in from_env.stdout + from_env.stderr
     in_process = CliRunner().invoke(cli, ["db", "current", "--db", bad_name])
     assert in_process.exit_code == 3 and SECRET not in in_process.output
+    # Every other place a URL carries a credential, and URLs that do not parse.
+    host = make_url(pg_url).set(password=None)
+    unreachable = host.set(port=1).render_as_string(hide_password=False)
+    name = host.database
+    forms = [
+        (f"{pg_url}?password={SECRET}", 0),
+        (f"{pg_url}?sslmode=disable&password={SECRET}", 0),
+        (f"{unreachable}?password={SECRET}", 3),
+        (f"{pg_url}?sslpassword={SECRET}", 2),  # libpq's, unknown to the driver
+        (f"postgresql://postgres:hun@{SECRET}@127.0.0.1/{name}", 2),  # @ not written %40
+        (f"postgresql://postgres:{SECRET}@127.0.0.1:99999/{name}", 2),
+        (f"postgresql://postgres:{SECRET}@127.0.0.1:port/{name}", 2),
+        (f"postgresql://postgres:{SECRET}@127.0.0.1/{name}?command_timeout=soon", 2),
+        (f"mysql://root:{SECRET}@127.0.0.1/{name}", 2),
+        (f"host=127.0.0.1 password={SECRET} dbname={name}", 2),  # libpq's form, not a URL
+    ]
+    for form, code in forms:  # in-process: a process each would take half a minute more
+        for args in (["scans"], ["sql", "SELECT 1"], ["report", "--format", "csv"]):
+            result = CliRunner().invoke(cli, [*args, "--db", form])
+            assert result.exit_code == code, (form, args, result.output)
+            assert SECRET not in result.output, (form, args)
+            assert code == 0 or result.stderr.count("\n") == 1, result.stderr
     assert SECRET not in json.dumps(dump(pg_url), default=str)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:hunter2@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:hun@ter2@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:p/a?ss@h:99999/db", "postgresql://u:***@h:99999/db"),
+        ("postgresql://u@h/db?password=hunter2", "postgresql://u@h/db?password=***"),
+        (
+            "postgresql://u@h/db?sslmode=require&sslpassword=a%20b&pass%77ord=c",
+            "postgresql://u@h/db?sslmode=require&sslpassword=***&pass%77ord=***",
+        ),
+        (
+            "postgresql:///db?host=/run/pg&PASSWORD=hunter2",
+            "postgresql:///db?host=/run/pg&PASSWORD=***",
+        ),
+        ("host=h password=hunter2 user=u", "host=h password=*** user=u"),
+        ("host=h password='hun ter2'", "host=h password=***"),
+        ("sqlite:////data/a@b/omscan.db", "sqlite:////data/a@b/omscan.db"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+    ],
+)
+def test_one_mask_hides_every_credential_a_url_carries(url: str, shown: str) -> None:
+    assert mask(url) == shown
+    assert mask(url) == mask(mask(url))  # masking a masked URL changes nothing

@@ -34,7 +34,7 @@ class ReportFilter:
     min_total: int | None = None
     soc: str | None = None
     failed: bool = False
-    repo: str | None = None  # substring of the repository path
+    repo: str | None = None  # text the repository path contains (no wildcards)
     sort: str = "total"
 
 
@@ -50,8 +50,11 @@ async def report(store: Store, wanted: ReportFilter) -> list[dict[str, Any]]:
     if wanted.failed:
         clauses.append(f"status NOT IN ({', '.join(repr(s) for s in NOT_FAILURES)})")
     if wanted.repo:
-        clauses.append("repository LIKE :repo")
-        params["repo"] = f"%{wanted.repo}%"
+        # A plain, case-sensitive substring on both databases: LIKE would take _ and %
+        # for wildcards (and ignore case on SQLite).
+        position = "strpos" if store.engine.dialect.name == "postgresql" else "instr"
+        clauses.append(f"{position}(repository, :repo) > 0")
+        params["repo"] = wanted.repo
     sql = (
         f"SELECT {', '.join(COLUMNS)} FROM latest_results WHERE {' AND '.join(clauses)}"
         f" ORDER BY {SORTS[wanted.sort]}, repository, relpath"

@@ -2,16 +2,20 @@
 
 Each command lives in its own module, imported only when that command runs: a nightly
 `omscan scan` does not pay for the modules of `report`, `sql` or `worker`.
-Exit codes: 0 all good, 1 some models failed, 2 usage error, 3 the job could not run.
+Exit codes: 0 all good, 1 some models failed, 2 usage error, 3 the job could not run
+(interrupted included). Every error is one line on stderr.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+from typing import Any
 
 import click
 
 from .. import __version__
+from .exits import interrupted
 
 # command name -> (module under scanner.cli, attribute)
 COMMANDS = {
@@ -42,6 +46,19 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
         assert isinstance(command, click.Command)
         return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """The command, with its usage errors on one line and a Ctrl-C that came before
+        the command's own handling (while it imports or starts) ending it as interrupted:
+        one line and exit 3, never click's "Aborted!" (exit 1) or a traceback."""
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} -h')" if exc.ctx else ""
+            click.echo(f"omscan: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            interrupted()
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

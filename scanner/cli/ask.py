@@ -11,11 +11,11 @@ import click
 from ..ask.diff import diff_scans
 from ..ask.history import list_scans, model_history
 from ..ask.report import COLUMNS, SORTS, ReportFilter, report
-from ..ask.sql import ReadOnlyViolation, SqlError, run_sql
+from ..ask.sql import DEFAULT_TIME_LIMIT, ReadOnlyViolation, SqlError, TimeLimitExceeded, run_sql
 from ..store import open_store
-from ..units import parse_bytes
-from .options import EXIT_FAILED, EXIT_USAGE, db_option, run_store_job
-from .output import format_option, render
+from .exits import EXIT_FAILED, EXIT_NOT_RUN, EXIT_USAGE
+from .options import FINITE, SECONDS, ByteSize, db_option, run_store_job
+from .output import emit, format_option, render, summary, to_json, unique_columns
 
 SIZES = {"work_size", "weight_size", "total_size", "delta_total"}
 
@@ -23,43 +23,46 @@ SIZES = {"work_size", "weight_size", "total_size", "delta_total"}
 @click.command()
 @click.argument("statement")
 @db_option
+@click.option(
+    "--timeout",
+    type=SECONDS,
+    default=DEFAULT_TIME_LIMIT,
+    show_default=True,
+    help="Stop the statement after this many seconds.",
+)
 @format_option
-def sql(statement: str, db: str | None, fmt: str) -> None:
+def sql(statement: str, db: str, timeout: float, fmt: str) -> None:
     """Run one read-only SQL STATEMENT over the store (see the README for the schema).
 
-    Any attempt to change data is refused by the connection itself: exit 2.
+    Anything that could change data or reach outside omscan's tables is refused: exit 2.
+    A statement stopped by --timeout or Ctrl-C: exit 3.
     """
     try:
-        result = run_store_job(run_sql, db, statement)
+        result = run_store_job(run_sql, db, statement, timeout)
     except ReadOnlyViolation as exc:
         click.echo(f"omscan: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     except SqlError as exc:
         click.echo(f"omscan: SQL error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
-    rows = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
-    click.echo(render(rows, result.columns, fmt))
-
-
-def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_bytes(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    except TimeLimitExceeded as exc:
+        click.echo(f"omscan: {exc} (--timeout)", err=True)
+        sys.exit(EXIT_NOT_RUN)
+    columns = unique_columns(result.columns)
+    rows = [dict(zip(columns, row, strict=True)) for row in result.rows]
+    emit(render(rows, columns, fmt))
 
 
 @click.command("report")
 @db_option
-@click.option("--min-total", callback=_size, help="Only models needing at least this (e.g. 8GiB).")
+@click.option("--min-total", type=ByteSize(), help="Only models needing at least this (e.g. 8GiB).")
 @click.option("--soc", help="Only models built for this SoC (e.g. Ascend310P3).")
 @click.option("--failed", is_flag=True, help="Only models that failed.")
-@click.option("--repo", help="Only repositories whose path contains this.")
+@click.option("--repo", help="Only repositories whose path contains this text (no wildcards).")
 @click.option("--sort", type=click.Choice(sorted(SORTS)), default="total", show_default=True)
 @format_option
 def report_command(
-    db: str | None,
+    db: str,
     min_total: int | None,
     soc: str | None,
     failed: bool,
@@ -73,7 +76,7 @@ def report_command(
         async with open_store(db) as store:
             return await report(store, ReportFilter(min_total, soc, failed, repo, sort))
 
-    click.echo(render(run_store_job(job), COLUMNS, fmt, SIZES))
+    emit(render(run_store_job(job), COLUMNS, fmt, SIZES))
 
 
 @click.command()
@@ -81,12 +84,12 @@ def report_command(
 @db_option
 @click.option(
     "--fail-on-growth",
-    type=float,
+    type=FINITE,
     metavar="PCT",
     help="Exit 1 when any model's total memory grew by more than PCT percent.",
 )
 @format_option
-def diff(scans: tuple[int, ...], db: str | None, fail_on_growth: float | None, fmt: str) -> None:
+def diff(scans: tuple[int, ...], db: str, fail_on_growth: float | None, fmt: str) -> None:
     """Models added, removed and changed between SCAN_A and SCAN_B (default: the last
     two completed scans)."""
     if len(scans) not in (0, 2):
@@ -100,13 +103,13 @@ def diff(scans: tuple[int, ...], db: str | None, fail_on_growth: float | None, f
     scan_a, scan_b, changes = run_store_job(job)
     if fmt == "json":
         payload = {"scan_a": scan_a, "scan_b": scan_b, "changes": [c.to_dict() for c in changes]}
-        click.echo(json.dumps(payload, indent=2))
+        emit(to_json(payload))
     else:
         rows = [_diff_row(change.to_dict()) for change in changes]
         columns = ["change", "repository", "relpath", "before", "after", "delta_total", "growth"]
-        click.echo(f"scan {scan_a} → scan {scan_b}: {len(changes)} change(s)")
-        if rows:
-            click.echo(render(rows, columns, fmt, SIZES))
+        summary(f"scan {scan_a} → scan {scan_b}: {len(changes)} change(s)", fmt)
+        if rows or fmt != "table":
+            emit(render(rows, columns, fmt, SIZES))
     if fail_on_growth is not None and any(
         c.growth_pct > fail_on_growth for c in changes if c.before is not None
     ):
@@ -132,7 +135,7 @@ def _diff_row(change: dict[str, Any]) -> dict[str, Any]:
 @click.command()
 @db_option
 @format_option
-def scans(db: str | None, fmt: str) -> None:
+def scans(db: str, fmt: str) -> None:
     """List the scans in the store."""
 
     async def job() -> list[dict[str, Any]]:
@@ -145,14 +148,14 @@ def scans(db: str | None, fmt: str) -> None:
         row["seen"] = counts.get("files_seen")
         row["failed"] = counts.get("files_failed")
     columns = ["id", "started_at", "finished_at", "status", "host", "backend", "seen", "failed"]
-    click.echo(render(rows, columns, fmt))
+    emit(render(rows, columns, fmt))
 
 
 @click.command()
 @click.argument("path")
 @db_option
 @format_option
-def history(path: str, db: str | None, fmt: str) -> None:
+def history(path: str, db: str, fmt: str) -> None:
     """One model over time: PATH is the file, or its path inside its repository."""
 
     async def job() -> list[dict[str, Any]]:
@@ -173,4 +176,4 @@ def history(path: str, db: str | None, fmt: str) -> None:
         "weight_size",
         "carried",
     ]
-    click.echo(render(rows, columns, fmt, SIZES))
+    emit(render(rows, columns, fmt, SIZES))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -12,15 +13,78 @@ import click
 
 from ..concurrency import first_error
 from ..store import DEFAULT_URL, StoreError
+from ..store.urls import file_database, resolve
+from ..units import parse_bytes
+from .exits import EXIT_FAILED as EXIT_FAILED  # re-exported: worker.py takes them from here
+from .exits import EXIT_NOT_RUN as EXIT_NOT_RUN
+from .exits import EXIT_OK as EXIT_OK
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_RUN = 0, 1, 2, 3
 T = TypeVar("T")
+
+
+class Number(click.ParamType[float]):
+    """A number comparisons can use — not nan or inf — and, for durations, above 0
+    (not -5)."""
+
+    def __init__(self, name: str, above_zero: bool) -> None:
+        self.name = name
+        self.above_zero = above_zero
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number) or (self.above_zero and number <= 0):
+            wanted = "a number of seconds above 0" if self.above_zero else "a finite number"
+            self.fail(f"{value!r} is not {wanted}", param, ctx)
+        return number
+
+
+class ByteSize(click.ParamType[int]):
+    """A byte count as people write it (8GiB, 512MB, 1000000), exact, at least ``minimum``
+    and at most what the database stores."""
+
+    name = "size"
+
+    def __init__(self, minimum: int = 0) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):  # already a count (click converts Python values too)
+            return value
+        try:
+            count = parse_bytes(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if count < self.minimum:
+            self.fail(f"must be at least {self.minimum} bytes", param, ctx)
+        return count
+
+
+SECONDS = Number("seconds", above_zero=True)  # --timeout, and any other duration
+FINITE = Number("number", above_zero=False)
+
+
+def _database_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    """The URL the command will use (given, else $OMSCAN_DB, else the default), checked
+    before anything runs: a malformed, empty or in-memory URL is a usage error."""
+    try:
+        url = resolve(value)
+        file_database(url)
+    except StoreError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return url
+
 
 db_option = click.option(
     "--db",
     envvar="OMSCAN_DB",
     default=None,
     metavar="URL",
+    callback=_database_url,
     help=f"Results database: sqlite:///PATH or postgresql://USER@HOST/DB "
     f"(env OMSCAN_DB; default {DEFAULT_URL}).",
 )
@@ -52,11 +116,19 @@ async def until_signalled(
 
 
 async def _stop_on_signal(stop: anyio.Event) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            click.echo(f"omscan: {signal.Signals(signum).name}: finishing what is done", err=True)
-            stop.set()
-            return
+    # Closing the receiver puts Python's default SIGINT handler back, whose
+    # KeyboardInterrupt would stop the event loop mid-cleanup: restore the one before
+    # (the event loop's, which cancels the job and lets it clean up).
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                name = signal.Signals(signum).name
+                click.echo(f"omscan: {name}: finishing what is done", err=True)
+                stop.set()
+                return
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def backend_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -75,7 +147,7 @@ def backend_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--timeout",
-                type=float,
+                type=SECONDS,
                 default=120.0,
                 show_default=True,
                 help="Seconds a device may take per model.",

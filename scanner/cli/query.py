@@ -10,6 +10,7 @@ import click
 from ..om import QueryResult, query_path
 from ..om.result import Inventory
 from ..units import human_bytes
+from .text import printable
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -58,9 +59,10 @@ def _inventory_lines(inv: Inventory) -> list[str]:
 
 
 def render(path: str, result: QueryResult) -> str:
-    """The human-readable block for one file."""
+    """The human-readable block for one file; what the file or its name says (model and
+    tensor names, a hostile file name) is shown escaped, never acted on by the terminal."""
     if result.ret is None:
-        return f"{path}\n  error        {result.status}: {result.error}"
+        return f"{printable(path)}\n  error        {printable(f'{result.status}: {result.error}')}"
     lines = [path, f"  ret          {result.ret} ({result.ret_name})"]
     if result.ok:
         lines.append(f"  work size    {_size(result.work_size)}")
@@ -72,7 +74,7 @@ def render(path: str, result: QueryResult) -> str:
     if result.inventory is not None:
         lines += _inventory_lines(result.inventory)
     lines.append(f"  bytes read   {result.bytes_read:,}")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 @click.command()

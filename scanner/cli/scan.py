@@ -17,12 +17,11 @@ from ..scan.local import ScanOptions, ScanSummary, run_scan
 from ..scan.pipeline import PipelineOptions, Progress
 from ..scan.walk import WalkOptions, check_glob
 from ..store import StoreError, open_store
-from ..units import human_bytes, parse_bytes
+from ..units import human_bytes
+from .exits import EXIT_FAILED, EXIT_NOT_RUN, EXIT_OK
 from .leases import lease_option
 from .options import (
-    EXIT_FAILED,
-    EXIT_NOT_RUN,
-    EXIT_OK,
+    ByteSize,
     backend_options,
     db_option,
     parse_devices,
@@ -30,16 +29,6 @@ from .options import (
     until_signalled,
 )
 from .progress import show_progress
-
-
-def _budget(text: str) -> int:
-    try:
-        value = parse_bytes(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if value <= 0:
-        raise click.BadParameter("must be more than 0 bytes")
-    return value
 
 
 def _globs(_ctx: click.Context, _param: click.Parameter, globs: Sequence[str]) -> Sequence[str]:
@@ -90,6 +79,7 @@ def render_summary(summary: ScanSummary) -> str:
 @click.option("--follow-outside", is_flag=True, help="Follow symlinks that lead outside the roots.")
 @click.option(
     "--max-inflight-bytes",
+    type=ByteSize(minimum=1),
     default="1GiB",
     show_default=True,
     help="Model bytes held in memory at once (acl backend).",
@@ -107,7 +97,7 @@ def render_summary(summary: ScanSummary) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
 def scan(
     roots: Sequence[str],
-    db: str | None,
+    db: str,
     backend: str,
     devices: str | None,
     timeout: float,
@@ -116,7 +106,7 @@ def scan(
     include: Sequence[str],
     exclude: Sequence[str],
     follow_outside: bool,
-    max_inflight_bytes: str,
+    max_inflight_bytes: int,
     distributed: bool,
     lease_seconds: float,
     as_json: bool,
@@ -129,7 +119,7 @@ def scan(
     options = ScanOptions(
         roots=roots,
         walk=WalkOptions(include=include, exclude=exclude, follow_outside=follow_outside),
-        pipeline=PipelineOptions(budget_bytes=_budget(max_inflight_bytes)),
+        pipeline=PipelineOptions(budget_bytes=max_inflight_bytes),
         full=full,
     )
     if distributed:
@@ -165,7 +155,7 @@ def scan(
     sys.exit(EXIT_FAILED if summary.failed else EXIT_OK)
 
 
-def _queue_scan(db: str | None, options: ScanOptions, lease_seconds: float, as_json: bool) -> None:
+def _queue_scan(db: str, options: ScanOptions, lease_seconds: float, as_json: bool) -> None:
     """`scan --distributed`: the walk here, the queries on the workers."""
     from ..scan.distributed import enqueue_scan, open_leased_store
     from ..store.queue import require_postgresql

@@ -26,7 +26,7 @@ from .options import (
     run_store_job,
     until_signalled,
 )
-from .output import render
+from .output import emit, json_value, render, summary, to_json
 
 
 @click.command()
@@ -130,11 +130,11 @@ def status(db: str | None, scan_id: int | None, fmt: str) -> None:
         click.echo(f"omscan: no distributed scan{named}", err=True)
         sys.exit(EXIT_NOT_RUN)
     if fmt == "json":
-        click.echo(json.dumps(progress, indent=2, default=str))
+        emit(to_json(json_value(progress)))
         return
-    click.echo(describe_progress(progress))
+    summary(describe_progress(progress), fmt)
     columns = ["host", "worker", "pid", "state", "claimed", "done", "failed", "late", "rate"]
-    click.echo(render(progress["workers"], columns, fmt))
+    emit(render(progress["workers"], columns, fmt))
 
 
 def describe_progress(progress: dict[str, Any]) -> str:

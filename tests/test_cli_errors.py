@@ -1,0 +1,172 @@
+"""A careless command line gets one line and the right exit code, never a traceback:
+bad --db values, out-of-range sizes and durations, unwritable places, and Ctrl-C at any
+moment (exit 3: the job did not finish)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from scanner.cli import cli
+from scanner.demo import make_demo
+from scanner.units import MAX_BYTES, parse_bytes
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def one_line(stderr: str) -> bool:
+    return stderr.startswith("omscan: ") and stderr.count("\n") == 1 and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "",
+        " ",
+        "sqlite://",
+        "sqlite:///:memory:",
+        "postgresql://u:pw@127.0.0.1:99999/x",
+        "postgresql://u:pw@127.0.0.1:0/x",
+        "postgresql://u@127.0.0.1/x?sslpassword=pw",
+        "postgresql://u@127.0.0.1/x?command_timeout=-1",
+        "postgresql://u@127.0.0.1/x?sslmode=bogus",
+        "postgresql://u@127.0.0.1/x?target_session_attrs=bogus",
+        "sqlite:///omscan.db?timeout=nan",
+        "sqlite:///omscan.db?journal=wal",
+        "mysql://u@h/x",
+        "not a url",
+    ],
+)
+def test_bad_database_urls_are_usage_errors_that_leave_nothing_behind(
+    url: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    make_demo(root)
+    for args in (["scan", str(root)], ["report"], ["sql", "SELECT 1"], ["db", "upgrade"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "scanner", *args, "--db", url],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+        )
+        assert result.returncode == 2, (url, args, result.stderr)
+        assert one_line(result.stderr) and "--db" in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]  # no :memory:.scan-lock
+
+
+def test_sizes_beyond_what_the_database_holds_are_refused(db_url: str) -> None:
+    assert run("db", "upgrade", "--db", db_url)[0] == 0
+    code, _, err = run("report", "--db", db_url, "--min-total", str(MAX_BYTES + 1))
+    assert code == 2 and one_line(err)
+    assert run("report", "--db", db_url, "--min-total", "8EiB")[0] == 2
+    code, out, _ = run("report", "--db", db_url, "--min-total", str(MAX_BYTES), "--format", "csv")
+    assert code == 0 and out.startswith("repository,")
+    assert parse_bytes("9007199254740993") == 9007199254740993  # exact, no float rounding
+    assert parse_bytes("1.5KiB") == 1536
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "nan", "inf", "-inf", "never"])
+def test_durations_and_numbers_are_checked_at_the_option(value: str, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'omscan.db'}"
+    for args in (
+        ["scan", str(tmp_path), "--timeout", value],
+        ["worker", "--timeout", value, "--exit-when-idle"],
+        ["sql", "SELECT 1", "--timeout", value],
+    ):
+        code, _, err = run(*args, "--db", db)
+        assert code == 2 and one_line(err) and "--timeout" in err, (args, err)
+    if value != "0" and value != "-5":
+        code, _, err = run("diff", "--db", db, "--fail-on-growth", value)
+        assert code == 2 and one_line(err), err
+    assert run("scan", str(tmp_path), "--db", db, "--max-inflight-bytes", "0")[0] == 2
+    assert not (tmp_path / "omscan.db").exists()  # refused before anything ran
+
+
+def test_demo_where_it_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    for place in ("/proc/omscan-demo", str(tmp_path / "a-file" / "demo")):
+        code, out, err = run("demo", place)
+        assert code == 3 and out == "" and one_line(err), err
+        assert "cannot write the demo" in err
+
+
+# --- Ctrl-C ---------------------------------------------------------------------------
+
+# Started by hand so that the signal goes to omscan's code, not to Python starting up.
+STARTED = (
+    "import sys; from scanner.__main__ import main; sys.argv = ['omscan', *sys.argv[1:]];"
+    " sys.stderr.write('started\\n'); sys.stderr.flush(); main()"
+)
+
+
+def interrupt(args: list[str], after: float, cwd: Path) -> tuple[int, str, str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", STARTED, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+    )
+    assert process.stderr is not None and process.stderr.readline() == "started\n"
+    time.sleep(after)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    return process.returncode, out, err
+
+
+def test_ctrl_c_at_any_moment_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    """Whenever it comes — while omscan imports, opens the store, migrates, scans or
+    writes — a Ctrl-C ends the command with one line and exit 3, or, once the outcome
+    is settled, changes nothing: never click's "Aborted!" (exit 1) or a traceback."""
+    make_demo(tmp_path / "repo")
+    db = f"sqlite:///{tmp_path / 'omscan.db'}"
+    outcomes = set()
+    for step in range(14):
+        code, out, err = interrupt(["scan", "repo", "--db", db], step * 0.05, tmp_path)
+        assert "Traceback" not in err and "Aborted" not in err, err
+        assert err.count("\n") <= 1, err
+        if code == 3 and err == "omscan: interrupted\n":
+            outcomes.add("interrupted")
+        elif code == 3:  # the scan's own handling: it stops and records what it did
+            assert err == "omscan: SIGINT: finishing what is done\n" and " interrupted " in out
+            outcomes.add("scan interrupted")
+        else:  # too late to matter: the scan was done
+            assert code == 1 and "completed" in out, (code, out, err)
+            outcomes.add("done")
+        code, out, err = interrupt(["report", "--db", db], step * 0.02, tmp_path)
+        assert (code, err) == (3, "omscan: interrupted\n") or (code, err) == (0, ""), err
+    assert "interrupted" in outcomes  # the early moments were reached
+
+
+def test_ctrl_c_stops_a_long_sql_statement(db_url: str, tmp_path: Path) -> None:
+    assert run("db", "upgrade", "--db", db_url)[0] == 0
+    statement = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT COUNT(*) FROM n"
+        if db_url.startswith("sqlite")
+        else "SELECT pg_sleep(60) AS omscan_ctrl_c"
+    )
+    args = ["sql", statement, "--db", db_url, "--timeout", "3600"]
+    code, out, err = interrupt(args, 1.0, tmp_path)
+    assert (code, out, err) == (3, "", "omscan: interrupted\n")
+    if not db_url.startswith("sqlite"):  # the server stopped it too (it would sleep on)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            for _ in range(50):
+                running = conn.execute(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE '%omscan_ctrl_c%'"
+                    " AND pid <> pg_backend_pid()"
+                ).fetchone()
+                if running == (0,):
+                    break
+                time.sleep(0.2)
+        assert running == (0,)
