@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from .helpers import run, write_model
+
 PG_ADMIN_URL = os.environ.get("OMSCAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -59,3 +61,19 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """The same test on both databases."""
     fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
     return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def two_scans(tmp_path: Path, db_url: str) -> tuple[str, Path]:
+    """Scan 1: a, b, c, broken. Scan 2: a grows 50 %, b unchanged, c removed, d added."""
+    root = tmp_path / "repo"
+    write_model(root / "a.om", 1000, 1000)
+    write_model(root / "b.om", 5 << 30, 4 << 30, soc="Ascend910B")
+    write_model(root / "c.om", 10, 10)
+    (root / "broken.om").write_bytes(b"IMOD" + bytes(300))
+    assert run("scan", str(root), "--db", db_url)[0] == 1
+    write_model(root / "a.om", 2000, 1000)
+    (root / "c.om").unlink()
+    write_model(root / "d.om", 7, 7)
+    assert run("scan", str(root), "--db", db_url)[0] == 1
+    return db_url, root

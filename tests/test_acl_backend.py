@@ -20,6 +20,7 @@ from scanner.scan.walk import FileEntry, WalkOptions, walk
 
 from .acl_double import FAKE_ACL, install
 from .corpus import require_corpus
+from .helpers import worker_pids
 
 
 def entry_for(path: Path) -> FileEntry:
@@ -83,21 +84,6 @@ async def test_error_codes_pass_through(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert (dynamic.result.ret, dynamic.result.work_size, dynamic.result.weight_size) == (0, 0, 64)
     assert dynamic.result.dynamic  # the reason comes from our reader of the same bytes
     assert broken.result.ret == 145000 and broken.result.error is not None
-
-
-def worker_pids() -> list[int]:
-    """Live children of this process named by the backend (one per device)."""
-    tasks = Path(f"/proc/{os.getpid()}/task").iterdir()
-    children = [pid for task in tasks for pid in (task / "children").read_text().split()]
-    pids = []
-    for pid in map(int, children):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except FileNotFoundError:
-            continue
-        if b"spawn_main" in cmdline:
-            pids.append(pid)
-    return pids
 
 
 @pytest.mark.asyncio

@@ -7,37 +7,7 @@ import io
 import json
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
-
-from scanner.cli import cli
-from scanner.om.writer import ModelParams, spec_for, write_om
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
-
-
-def write_model(path: Path, memory: int, weight: int, soc: str = "Ascend310") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_om(path, spec_for(ModelParams(memory_size=memory, weight_size=weight, soc_version=soc)))
-
-
-@pytest.fixture
-def two_scans(tmp_path: Path, db_url: str) -> tuple[str, Path]:
-    """Scan 1: a, b, c, broken. Scan 2: a grows 50 %, b unchanged, c removed, d added."""
-    root = tmp_path / "repo"
-    write_model(root / "a.om", 1000, 1000)
-    write_model(root / "b.om", 5 << 30, 4 << 30, soc="Ascend910B")
-    write_model(root / "c.om", 10, 10)
-    (root / "broken.om").write_bytes(b"IMOD" + bytes(300))
-    assert run("scan", str(root), "--db", db_url)[0] == 1
-    write_model(root / "a.om", 2000, 1000)
-    (root / "c.om").unlink()
-    write_model(root / "d.om", 7, 7)
-    assert run("scan", str(root), "--db", db_url)[0] == 1
-    return db_url, root
+from .helpers import run
 
 
 def test_sql_reads_in_every_format(two_scans: tuple[str, Path]) -> None:

@@ -8,8 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,23 +28,7 @@ from scanner.store import Store, open_store
 from scanner.store.queue import MAX_EXPIRED, Miss, WorkQueue
 
 from .acl_double import install
-from .test_scan_faults import many_models
-
-
-def omscan(*args: str) -> list[str]:
-    return [sys.executable, "-m", "scanner", *args]
-
-
-def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def wait_for(condition: Any, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+from .helpers import many_models, omscan_command, query, wait_for
 
 
 @pytest.fixture
@@ -63,7 +45,7 @@ def workers() -> Iterator[list[subprocess.Popen[str]]]:
 def start_worker(
     started: list[subprocess.Popen[str]], url: str, host: str, *extra: str
 ) -> subprocess.Popen[str]:
-    command = omscan("worker", "--db", url, "--backend", "om", "--host", host, "--json")
+    command = omscan_command("worker", "--db", url, "--backend", "om", "--host", host, "--json")
     process = subprocess.Popen(
         [*command, "--poll-seconds", "0.1", *extra],
         stdout=subprocess.PIPE,
@@ -88,8 +70,16 @@ async def drain(
     return await run_worker(store, backend or OmBackend(), options, devices=devices)
 
 
+def registered(url: str) -> int:
+    """Workers registered so far (0 before the first one has created the schema)."""
+    try:
+        return int(query(url, "SELECT count(*) FROM workers")[0][0])
+    except psycopg.Error:
+        return 0
+
+
 def scan_status(url: str, scan_id: int) -> str:
-    return str(rows(url, f"SELECT status FROM scans WHERE id = {scan_id}")[0][0])
+    return str(query(url, f"SELECT status FROM scans WHERE id = {scan_id}")[0][0])
 
 
 def test_every_file_done_exactly_once_and_a_late_worker_joins_in(
@@ -99,18 +89,20 @@ def test_every_file_done_exactly_once_and_a_late_worker_joins_in(
     many_models(root, 4000)
     for host in ("h1", "h2"):
         start_worker(workers, pg_url, host, "--claim", "16")
-    time.sleep(1.5)  # both are polling the (not yet created) queue
+    wait_for(lambda: registered(pg_url) == 2, what="both workers polling the empty queue")
     queued = enqueue(pg_url, root)
     assert queued["files_queued"] == 4000 and queued["status"] == "running"
     scan_id = queued["scan_id"]
 
-    wait_for(lambda: rows(pg_url, "SELECT count(*) FROM work_items WHERE state = 'done'")[0][0] > 0)
+    wait_for(
+        lambda: query(pg_url, "SELECT count(*) FROM work_items WHERE state = 'done'")[0][0] > 0
+    )
     for early in workers:  # paused, so that work is surely left when the late one comes
         early.send_signal(signal.SIGSTOP)
     start_worker(workers, pg_url, "h3", "--claim", "16")
     wait_for(
         lambda: (
-            rows(
+            query(
                 pg_url,
                 "SELECT count(*) FROM work_items w JOIN workers k ON k.id = w.done_by"
                 " WHERE k.host = 'h3'",
@@ -130,10 +122,10 @@ def test_every_file_done_exactly_once_and_a_late_worker_joins_in(
         summaries.append(json.loads(out))
 
     # Every file once: one claim each, no lease ran out, one result row per file.
-    assert rows(
+    assert query(
         pg_url, "SELECT state, attempts, expired, count(*) FROM work_items GROUP BY 1, 2, 3"
     ) == [("done", 1, 0, 4000)]
-    assert rows(
+    assert query(
         pg_url, f"SELECT count(*), count(DISTINCT file_id) FROM results WHERE scan_id = {scan_id}"
     ) == [(4000, 4000)]
     done = {s["host"]: s["files_done"] for s in summaries}
@@ -156,7 +148,7 @@ def test_a_killed_worker_s_leased_work_is_finished_by_another(
     doomed = start_worker(workers, pg_url, "doomed", "--lease-seconds", "2", "--claim", "50")
 
     def holding_leases_after_some_work() -> bool:
-        ((done, held),) = rows(
+        ((done, held),) = query(
             pg_url,
             "SELECT count(*) FILTER (WHERE state = 'done'),"
             " count(*) FILTER (WHERE state = 'leased') FROM work_items",
@@ -166,27 +158,27 @@ def test_a_killed_worker_s_leased_work_is_finished_by_another(
     wait_for(holding_leases_after_some_work)
     doomed.kill()
     doomed.communicate()
-    ((orphaned,),) = rows(pg_url, "SELECT count(*) FROM work_items WHERE state = 'leased'")
+    ((orphaned,),) = query(pg_url, "SELECT count(*) FROM work_items WHERE state = 'leased'")
     assert orphaned > 0
 
     survivor = start_worker(workers, pg_url, "survivor", "--lease-seconds", "2", "--exit-when-idle")
     out, err = survivor.communicate(timeout=120)
     assert survivor.returncode == 0, err
     assert scan_status(pg_url, scan_id) == "completed"
-    assert rows(pg_url, "SELECT count(*) FROM work_items WHERE state <> 'done'") == [(0,)]
-    ((taken_over,),) = rows(
+    assert query(pg_url, "SELECT count(*) FROM work_items WHERE state <> 'done'") == [(0,)]
+    ((taken_over,),) = query(
         pg_url,
         "SELECT count(*) FROM work_items w JOIN workers k ON k.id = w.done_by"
         " WHERE w.expired = 1 AND k.host = 'survivor'",
     )
     assert taken_over == orphaned  # each lease the dead worker held ran out, once
-    assert rows(
+    assert query(
         pg_url, f"SELECT count(*), count(DISTINCT file_id) FROM results WHERE scan_id = {scan_id}"
     ) == [(1500, 1500)]
     assert (
         json.loads(out)["files_done"]
         == 1500
-        - rows(
+        - query(
             pg_url,
             "SELECT count(*) FROM work_items w JOIN workers k ON k.id = w.done_by"
             " WHERE k.host = 'doomed'",

@@ -40,61 +40,34 @@ from scanner.scan.local import ScanOptions, run_scan
 from scanner.store import open_store
 
 from .acl_double import install
-from .test_scan_faults import many_models
+from .helpers import (
+    MANY_WEIGHT,
+    MANY_WORK,
+    TIMEOUT,
+    many_models,
+    omscan,
+    omscan_command,
+    query,
+    scan_statuses,
+    start_omscan,
+    stored,
+    wait_for_results,
+)
 
 COUNT = 8000  # enough that a scan is still running when the fault lands
-WORK, WEIGHT = 1000, 10  # what every model of many_models() answers
-TIMEOUT = 90  # a scan that outlives this has hung
+WORK, WEIGHT = MANY_WORK, MANY_WEIGHT
 
 
 # --- helpers ---------------------------------------------------------------------
 
 
 def scan_command(root: Path, url: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "scanner", "scan", str(root), "--db", url, *extra]
+    return omscan_command("scan", str(root), "--db", url, *extra)
 
 
 def start_scan(root: Path, url: str) -> subprocess.Popen[str]:
     """An `omscan scan` running in the background, its output captured."""
-    return subprocess.Popen(
-        scan_command(root, url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-def omscan(*args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "scanner", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def query(url: str, sql: str) -> list[tuple[Any, ...]]:
-    """Rows of ``sql`` read with a plain driver, outside omscan."""
-    if url.startswith("sqlite"):
-        with closing(sqlite3.connect(str(make_url(url).database), timeout=30)) as conn:
-            return conn.execute(sql).fetchall()
-    with psycopg.connect(url, connect_timeout=5) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def stored(url: str, scan_id: int) -> int:
-    try:
-        return int(query(url, f"SELECT COUNT(*) FROM results WHERE scan_id = {scan_id}")[0][0])
-    except (sqlite3.Error, psycopg.Error):
-        return 0  # schema not created yet
-
-
-def wait_for_results(url: str, scan_id: int, process: subprocess.Popen[str]) -> int:
-    """Poll until the scan has committed some results (and is still running)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if (count := stored(url, scan_id)) > 0:
-            return count
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.02)
-    raise AssertionError("the scan wrote nothing within 60 s")
-
-
-def scan_statuses(url: str) -> list[tuple[int, str]]:
-    return [(int(i), s) for i, s in query(url, "SELECT id, status FROM scans ORDER BY id")]
+    return start_omscan("scan", str(root), "--db", url)
 
 
 def assert_consistent(url: str) -> None:

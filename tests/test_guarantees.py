@@ -29,7 +29,7 @@ from scanner.om.om2_writer import Om2Params, write_om2
 from scanner.scan.local import ScanOptions, run_scan
 from scanner.store import open_store
 
-from .test_ask import two_scans  # noqa: F401 (a fixture)
+from .helpers import omscan
 
 # --- omscan sql cannot change anything ----------------------------------------------
 
@@ -69,11 +69,6 @@ def dump(url: str) -> dict[str, Any]:
             " (SELECT oid FROM pg_database WHERE datname = current_database())"
         ).fetchall()
         return state
-
-
-def omscan(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "scanner", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
 
 
 @pytest.fixture
@@ -123,7 +118,7 @@ POSTGRES = [
 
 
 def test_sql_cannot_change_anything_even_by_side_effects(
-    two_scans: tuple[str, Path],  # noqa: F811
+    two_scans: tuple[str, Path],
     outside: Path,
 ) -> None:
     db, _ = two_scans

@@ -5,84 +5,54 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import anyio
 import pytest
-from click.testing import CliRunner
 
 from scanner.backends.acl import AclBackend
-from scanner.cli import cli
-from scanner.om.writer import ModelParams, build_om, spec_for
 from scanner.scan.local import ScanOptions, run_scan
 from scanner.scan.pipeline import Progress
 from scanner.store import open_store
 from scanner.store.lock import scan_lock
 
 from .acl_double import install
-from .test_acl_backend import worker_pids
-
-
-def many_models(root: Path, count: int) -> None:
-    data = build_om(spec_for(ModelParams(memory_size=1000, weight_size=10, kernels=0)))
-    for index in range(count):
-        folder = root / f"d{index % 20}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"m{index}.om").write_bytes(data)
-
-
-def counts(db: Path) -> tuple[list[tuple[int, str]], int]:
-    with sqlite3.connect(db) as conn:
-        scans = conn.execute("SELECT id, status FROM scans ORDER BY id").fetchall()
-        (results,) = conn.execute("SELECT COUNT(*) FROM results").fetchone()
-    return scans, results
+from .helpers import (
+    TIMEOUT,
+    many_models,
+    omscan_command,
+    run,
+    scan_statuses,
+    start_omscan,
+    stored,
+    wait_for_results,
+    worker_pids,
+)
 
 
 def test_sigint_commits_what_is_done_and_the_next_run_picks_up(tmp_path: Path) -> None:
-    root, db = tmp_path / "repo", tmp_path / "omscan.db"
+    root, url = tmp_path / "repo", f"sqlite:///{tmp_path / 'omscan.db'}"
     many_models(root, 6000)
-    command = [
-        sys.executable,
-        "-m",
-        "scanner",
-        "scan",
-        str(root),
-        "--db",
-        f"sqlite:///{db}",
-        "--json",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        try:
-            if counts(db)[1] > 0:
-                break
-        except sqlite3.Error:
-            continue
+    process = start_omscan("scan", str(root), "--db", url, "--json")
+    before_signal = wait_for_results(url, 1, process)  # stored, and still running
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
+    out, err = process.communicate(timeout=TIMEOUT)
     assert process.returncode == 3, err
     summary = json.loads(out)
     assert summary["status"] == "interrupted"
-    scans, stored = counts(db)
-    assert scans == [(1, "interrupted")]
-    assert 0 < stored < 6000
-    assert stored == sum(summary["statuses"].values())  # every answer counted was written
+    assert scan_statuses(url) == [(1, "interrupted")]
+    kept = stored(url, 1)
+    assert 0 < before_signal <= kept < 6000  # the signal landed mid-scan
+    assert kept == sum(summary["statuses"].values())  # every answer counted was written
 
-    again = CliRunner().invoke(cli, ["scan", str(root), "--db", f"sqlite:///{db}", "--json"])
-    assert again.exit_code == 0, again.output
-    second = json.loads(again.output)
+    code, output = run("scan", str(root), "--db", url, "--json")
+    assert code == 0, output
+    second = json.loads(output)
     assert second["status"] == "completed"
-    assert second["files_unchanged"] == stored
-    assert second["files_queried"] == 6000 - stored
-    scans, total = counts(db)
-    assert scans == [(1, "interrupted"), (2, "completed")]
-    assert total == stored + 6000
+    assert second["files_unchanged"] == kept
+    assert second["files_queried"] == 6000 - kept
+    assert scan_statuses(url) == [(1, "interrupted"), (2, "completed")]
+    assert stored(url, 2) == 6000
 
 
 @pytest.mark.asyncio
@@ -120,7 +90,7 @@ async def test_a_second_scan_on_the_same_database_is_refused(tmp_path: Path, db_
     root = tmp_path / "repo"
     many_models(root, 5)
     async with open_store(db_url) as store, scan_lock(store):
-        command = [sys.executable, "-m", "scanner", "scan", str(root), "--db", db_url]
+        command = omscan_command("scan", str(root), "--db", db_url)
         result = await anyio.run_process(command, check=False)
         assert result.returncode == 3
         assert b"another scan is running" in result.stderr
