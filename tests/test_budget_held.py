@@ -87,9 +87,11 @@ async def test_models_waiting_for_their_query_never_hold_more_than_the_budget(
 
     monkeypatch.setattr(ByteBudget, "acquire", acquire)
     options = ScanOptions(roots=[str(root)], pipeline=PipelineOptions(budget_bytes=BUDGET))
-    async with open_store(f"sqlite:///{tmp_path / 'db.sqlite'}") as store:
-        async with Watched([0, 1], timeout=30) as backend:
-            summary = await run_scan(store, backend, options)
+    async with (
+        open_store(f"sqlite:///{tmp_path / 'db.sqlite'}") as store,
+        Watched([0, 1], timeout=30) as backend,
+    ):
+        summary = await run_scan(store, backend, options)
     assert summary.status == "completed" and summary.progress.statuses == {"ok": MODELS}
     assert held_bytes() == 0  # every buffer was given back
     assert max(samples) <= BUDGET, f"held {max(samples)} bytes with a budget of {BUDGET}"
