@@ -112,6 +112,19 @@ def write_model(path: Path, memory: int, weight: int, soc: str = "Ascend310") ->
     write_om(path, spec_for(ModelParams(memory_size=memory, weight_size=weight, soc_version=soc)))
 
 
+def denying(directory: Path, after: int = 0) -> dict[str, str]:
+    """The environment for an omscan process that cannot list ``directory`` once it has
+    listed ``after`` others (tests/fault_inject/sitecustomize.py)."""
+    inject = str(Path(__file__).parent / "fault_inject")
+    path = os.pathsep.join(filter(None, [inject, os.environ.get("PYTHONPATH")]))
+    return {
+        **os.environ,
+        "PYTHONPATH": path,
+        "OMSCAN_FAULT_DENY": os.path.realpath(directory),
+        "OMSCAN_FAULT_AFTER": str(after),
+    }
+
+
 def worker_pids() -> list[int]:
     """Live children of this process that the acl backend spawned (one per device)."""
     tasks = Path(f"/proc/{os.getpid()}/task").iterdir()

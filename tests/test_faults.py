@@ -44,6 +44,7 @@ from .helpers import (
     MANY_WEIGHT,
     MANY_WORK,
     TIMEOUT,
+    denying,
     many_models,
     omscan,
     omscan_command,
@@ -672,19 +673,6 @@ def test_unreadable_directory_is_recorded_and_its_files_not_marked_removed(
     assert third.returncode == 0, third.stderr
     summary = json.loads(third.stdout)
     assert (summary["files_unchanged"], summary["files_removed"]) == (40, 1)  # 1: "d7"
-
-
-def denying(directory: Path, after: int = 0) -> dict[str, str]:
-    """The environment for an omscan process that cannot list ``directory`` once it has
-    listed ``after`` others (tests/fault_inject/sitecustomize.py)."""
-    inject = str(Path(__file__).parent / "fault_inject")
-    path = os.pathsep.join(filter(None, [inject, os.environ.get("PYTHONPATH")]))
-    return {
-        **os.environ,
-        "PYTHONPATH": path,
-        "OMSCAN_FAULT_DENY": os.path.realpath(directory),
-        "OMSCAN_FAULT_AFTER": str(after),
-    }
 
 
 def test_directory_unreadable_mid_walk_is_recorded_and_nothing_is_lost(tmp_path: Path) -> None:
