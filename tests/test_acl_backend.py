@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import anyio
@@ -115,9 +114,8 @@ async def test_hung_worker_times_out_and_is_replaced(
     async with AclBackend([0], timeout=1.0) as backend:
         (victim,) = worker_pids()
         os.kill(victim, signal.SIGSTOP)
-        started = time.monotonic()
-        hung = await ask(backend, entry)
-        assert hung.result.status == "timeout" and time.monotonic() - started < 10
+        hung = await ask(backend, entry)  # answered by the 1 s timeout, not a hang
+        assert hung.result.status == "timeout" and "no answer in 1 s" in str(hung.result.error)
         assert (await ask(backend, entry)).result.work_size == 5
     assert worker_pids() == []
 

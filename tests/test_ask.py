@@ -35,7 +35,7 @@ WRITES = [
     "WITH gone AS (DELETE FROM results RETURNING id) SELECT COUNT(*) FROM gone",
     "SELECT 1; DELETE FROM results",
 ]
-SQLITE_ONLY = ["ATTACH DATABASE '/tmp/omscan-evil.db' AS evil", "PRAGMA query_only = 0", "VACUUM"]
+SQLITE_ONLY = ["ATTACH DATABASE '{evil}' AS evil", "PRAGMA query_only = 0", "VACUUM"]
 POSTGRES_ONLY = [
     "SELECT * INTO evil FROM results",
     "SELECT nextval('results_id_seq')",
@@ -43,16 +43,17 @@ POSTGRES_ONLY = [
 
 
 def test_sql_cannot_change_anything(two_scans: tuple[str, Path]) -> None:
-    db, _ = two_scans
+    db, root = two_scans
+    evil = root.parent / "evil.db"
     before = run("sql", "SELECT COUNT(*) AS n FROM results", "--db", db, "--format", "json")[1]
     extra = SQLITE_ONLY if db.startswith("sqlite") else POSTGRES_ONLY
     for statement in WRITES + extra:
-        code, out = run("sql", statement, "--db", db)
+        code, out = run("sql", statement.format(evil=evil), "--db", db)
         assert code == 2, (statement, out)
         assert out.startswith("omscan: "), out
     after = run("sql", "SELECT COUNT(*) AS n FROM results", "--db", db, "--format", "json")[1]
     assert before == after
-    assert not Path("/tmp/omscan-evil.db").exists()
+    assert not evil.exists()
 
 
 def test_sql_on_unreachable_database_exits_3(tmp_path: Path) -> None:

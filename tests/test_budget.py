@@ -30,7 +30,7 @@ async def test_budget_waits_and_clips_oversized_requests() -> None:
 
     async with anyio.create_task_group() as group:
         group.start_soon(second)
-        await anyio.sleep(0.05)
+        await anyio.wait_all_tasks_blocked()  # second is waiting for room
         order.append("first releases")
         await budget.release(first)
     assert order == ["first releases", "second got 50"]
