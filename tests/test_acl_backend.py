@@ -13,12 +13,11 @@ import pytest
 
 from scanner.backends.acl import AclBackend, BackendError, detect_devices
 from scanner.backends.base import Answer
-from scanner.om import query_path
 from scanner.om.writer import ModelParams, build_om, spec_for
 from scanner.scan.walk import FileEntry, WalkOptions, walk
 
 from .acl_double import FAKE_ACL, install
-from .corpus import require_corpus
+from .corpus import expected_rows, require_corpus
 from .helpers import worker_pids
 
 
@@ -58,14 +57,15 @@ async def test_corpus_sizes_match_our_reader_on_two_devices(
         async with anyio.create_task_group() as group:
             for entry in entries:
                 group.start_soon(one, entry)
-    assert len(answers) == len(entries) >= 10
-    for entry in entries:
-        mine, theirs = query_path(entry.path), answers[entry.relpath].result
+    expected = {row.file: row for row in expected_rows()}
+    assert set(answers) == set(expected) and len(answers) >= 10
+    for name, row in expected.items():
+        theirs = answers[name].result
         assert (theirs.ret, theirs.work_size, theirs.weight_size) == (
-            mine.ret,
-            mine.work_size,
-            mine.weight_size,
-        )
+            row.ret,
+            row.work_size,
+            row.weight_size,
+        ), name
         assert theirs.inventory is not None
     assert {answer.device for answer in answers.values()} == {0, 1}
     assert omscan_shm_files() == []
