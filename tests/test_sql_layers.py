@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from scanner.ask import sql
-from scanner.ask.sql import ReadOnlyViolation, run_sql
+from scanner.ask.sql import ReadOnlyViolation, SqlError, run_sql
 
 from .helpers import query, run, write_model
 
@@ -71,6 +71,26 @@ async def test_sqlite_read_only_open_holds_without_the_authorizer(
     with pytest.raises(ReadOnlyViolation, match="readonly"):
         await run_sql(url, statement)
     assert everything(url) == before
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "statement", ["ATTACH DATABASE ':memory:' AS evil", "PRAGMA query_only = 0", "VACUUM"]
+)
+async def test_sqlite_statements_only_the_authorizer_stops_are_refused(
+    sqlite_store: str, statement: str
+) -> None:
+    """Allowed on a read-only file, refused by the authorizer: a refusal, not bad SQL."""
+    with pytest.raises(ReadOnlyViolation, match="refused: omscan sql is read-only"):
+        await run_sql(sqlite_store, statement)
+
+
+@pytest.mark.asyncio
+async def test_invalid_sql_is_an_sql_error_not_a_refusal(sqlite_store: str) -> None:
+    with pytest.raises(SqlError, match="syntax error"):
+        await run_sql(sqlite_store, "SELEC 1")
+    with pytest.raises(SqlError, match="no such column"):
+        await run_sql(sqlite_store, "SELECT no_such_column FROM results")
 
 
 @pytest.mark.parametrize(

@@ -60,7 +60,8 @@ def _run_sqlite(path: str, statement: str) -> Rows:
         return Rows(columns, [tuple(r) for r in rows])
     except sqlite3.DatabaseError as exc:
         text = str(exc)
-        if "not authorized" in text or "readonly" in text or "read-only" in text:
+        refused = ("not authorized", "authorization denied", "readonly", "read-only")
+        if any(reason in text for reason in refused):
             raise ReadOnlyViolation(f"refused: omscan sql is read-only ({text})") from None
         if "unable to open" in text:
             raise StoreError(f"database sqlite:///{path}: {text}") from None
