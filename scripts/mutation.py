@@ -157,7 +157,16 @@ def copy_project(workdir: Path) -> None:
 
 
 def run(command: list[str], workdir: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(workdir)}
+    # The copy has no ../shared beside it: point at the corpus, and make a missing
+    # corpus or database fail the baseline rather than skip tests (every mutant would
+    # then "survive").
+    corpus = os.environ.get("OMSCAN_CORPUS", str(REPO.parent / "shared" / "om-corpus"))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(workdir),
+        "OMSCAN_CORPUS": corpus,
+        "OMSCAN_TEST_COMPLETE": "1",
+    }
     subprocess.run(command, cwd=workdir, check=True, env=env)
 
 
