@@ -38,6 +38,12 @@ async def test_budget_waits_and_clips_oversized_requests() -> None:
     assert budget.peak == 100
 
 
+@pytest.mark.parametrize("capacity", [0, -1])
+def test_a_budget_must_be_positive(capacity: int) -> None:
+    with pytest.raises(ValueError, match="must be positive"):
+        ByteBudget(capacity)
+
+
 @pytest.mark.asyncio
 async def test_acl_scan_never_holds_more_than_the_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
