@@ -77,6 +77,7 @@ GROUPS = {
         (
             "tests/test_walk_scope.py",
             "tests/test_unchanged_rule.py",
+            "tests/test_verify.py",
             "tests/test_scan.py",
             "-k",
             "not acl and not corpus and not postgresql",

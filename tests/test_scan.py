@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -70,8 +71,10 @@ async def test_every_stored_result_equals_the_expected_answer(
     db_url: str, tree: tuple[Path, dict[str, Want]], backend: OpenBackend
 ) -> None:
     root, want = tree
+    started = time.monotonic()
     summary, rows = await scan(db_url, root, backend)
     check(rows, want)
+    assert 0 < summary.seconds <= time.monotonic() - started  # its own duration, measured
     assert summary.status == "completed"
     assert summary.progress.seen == len(want)
     assert summary.progress.carried == 0

@@ -41,6 +41,33 @@ def test_links_into_a_sibling_are_followed_when_asked(repo_and_sibling: tuple[Pa
     assert found == {"own.om", "link.om", "linked-dir/nested/deep.om"}
 
 
+def test_include_globs_match_the_path_inside_the_root_or_the_file_name(tmp_path: Path) -> None:
+    for relpath in ("sub/a.om", "sub/b.bin", "other/c.om", "other/resnet.bin"):
+        write_model(tmp_path / relpath, 1, 1)
+
+    def found(*include: str) -> list[str]:
+        return sorted(e.relpath for e in walk([str(tmp_path)], WalkOptions(include=include)))
+
+    assert found("sub/*") == ["sub/a.om", "sub/b.bin"]  # the path inside the root
+    assert found("resnet.bin") == ["other/resnet.bin"]  # the name alone
+    assert found("*.om") == ["other/c.om", "sub/a.om"]
+    options = WalkOptions(include=("*.om", "*.bin"), exclude=("sub/*",))
+    assert sorted(e.relpath for e in walk([str(tmp_path)], options)) == [
+        "other/c.om",
+        "other/resnet.bin",
+    ]
+
+
+def test_a_dangling_link_is_unreadable_with_the_system_s_reason(tmp_path: Path) -> None:
+    os.symlink(tmp_path / "gone.om", tmp_path / "a.om")
+    write_model(tmp_path / "b.om", 1, 1)
+    entries = list(walk([str(tmp_path)], WalkOptions()))
+    assert [(e.relpath, e.status, e.error) for e in entries] == [
+        ("a.om", "unreadable", "cannot read file: No such file or directory"),
+        ("b.om", None, None),
+    ]
+
+
 def test_an_unreadable_folder_keeps_only_its_own_files(tmp_path: Path) -> None:
     """`d1` cannot be listed: its files are unknown, so kept; `d10`, `d11` … are listed,
     so a file gone from them is removed, though their names start with `d1`."""

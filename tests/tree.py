@@ -115,6 +115,9 @@ def build_tree(root: Path, outside: Path) -> dict[str, Want]:
     os.link(root / "fleet/2023/plain.om", root / "zz/hard.om")  # the same file: skipped
     os.symlink(root / "zz/missing.om", root / "zz/dangling.om")
     want["zz/dangling.om"] = Want("unreadable")
+    plain = fleet()["fleet/2022/plain.om"]
+    write_om(root / "zz/listed_after.om", spec_for(plain))  # the listing goes on after it
+    want["zz/listed_after.om"] = om_answer(plain)
     (outside / "escape.om").write_bytes(b"not scanned")
     os.symlink(outside, root / "zz/outside")  # leaves the root: not followed
     os.symlink(outside / "escape.om", root / "zz/escape.om")
