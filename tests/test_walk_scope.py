@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.scan.walk import WalkOptions, walk
+from scanner.scan.walk import LFS_PREFIX, WalkOptions, classify, walk
 
 from .helpers import denying, many_models, omscan, query, write_model
 
@@ -66,6 +66,16 @@ def test_a_dangling_link_is_unreadable_with_the_system_s_reason(tmp_path: Path) 
         ("a.om", "unreadable", "cannot read file: No such file or directory"),
         ("b.om", None, None),
     ]
+
+
+@pytest.mark.parametrize(("size", "status"), [(1023, "lfs_pointer"), (1024, None)])
+def test_only_files_under_1024_bytes_can_be_lfs_pointers(
+    tmp_path: Path, size: int, status: str | None
+) -> None:
+    path = tmp_path / "m.om"
+    path.write_bytes(LFS_PREFIX.ljust(size, b"\n"))
+    (entry,) = walk([str(tmp_path)], WalkOptions())
+    assert classify(entry).status == status
 
 
 def test_an_unreadable_folder_keeps_only_its_own_files(tmp_path: Path) -> None:
