@@ -152,6 +152,14 @@ ACCEPTED: dict[str, str] = {
     # `omscan status` (scan_progress): only the slow process test reads it, and not every
     # field; left untested: the rate, the 60 s "lost" threshold, an unknown scan id.
     "scanner/store/queue.py:341 core/ReplaceTrueWithFalse": "omscan status: slow test only",
+    "scanner/store/queue.py:358 core/ReplaceTrueWithFalse": "omscan status: slow test only",
+    "scanner/store/queue.py:368 core/ReplaceComparisonOperator_Is_IsNot": "idem",
+    "scanner/store/queue.py:372 core/ReplaceBinaryOperator_Sub_Add": "status elapsed: untested",
+    "scanner/store/queue.py:372 core/ReplaceOrWithAnd": "status elapsed: untested",
+    "scanner/store/queue.py:375 core/AddNot": "status rate: untested",
+    "scanner/store/queue.py:392 core/AddNot": "status rate: untested",
+    "scanner/store/queue.py:392 core/ReplaceBinaryOperator_Div_Mul": "status rate: untested",
+    "scanner/store/queue.py:392 core/ReplaceComparisonOperator_Gt_GtE": "status rate: untested",
     "scanner/store/queue.py:368 core/AddNot": "omscan status of no scan: untested",
     "scanner/store/queue.py:373 core/ZeroIterationForLoop": "omscan status: slow test only",
     "scanner/store/queue.py:375 core/ReplaceBinaryOperator_Div_Mul": "status rate: untested",

@@ -76,6 +76,13 @@ async def test_a_live_worker_keeps_its_claim_past_the_lease(tmp_path: Path, pg_u
             state, still_owner, expiry = await lease_of_the_item(store)
             assert (state, still_owner) == ("leased", owner)
             assert expiry is not None and expiry > await database_now(store)  # renewed
+            (alive,) = await store.fetch(
+                "SELECT now() - heartbeat_at < make_interval(secs => :lease) AS recent"
+                " FROM workers WHERE id = :owner",
+                lease=LEASE,
+                owner=owner,
+            )
+            assert alive["recent"]  # it says it is alive, too
             release.set()
         (item,) = await store.fetch("SELECT state, attempts, expired, done_by FROM work_items")
     assert (item["state"], item["attempts"], item["expired"], item["done_by"]) == (

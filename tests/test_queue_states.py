@@ -39,6 +39,8 @@ async def test_a_worker_leaving_hands_back_its_own_leases_only(tmp_path: Path, p
             claimed.relpath: ("queued", None),  # back for anyone, at once
             kept.relpath: ("leased", theirs),
         }
+        rows = await store.fetch("SELECT host, stopped_at IS NOT NULL AS gone FROM workers")
+        assert {row["host"]: bool(row["gone"]) for row in rows} == {"mine": True, "theirs": False}
 
 
 @pytest.mark.asyncio
