@@ -1,12 +1,15 @@
 """Database fixtures: every store test runs on SQLite and on the local PostgreSQL.
 
-PostgreSQL tests get a fresh database each (other test runs share the server).
-Outside CI an unreachable server skips them, saying why; in CI it fails them.
+PostgreSQL tests get a fresh database each (other test runs share the server). A server
+that cannot be reached (connection refused, timed out) skips them, saying why; a complete
+run (CI, ``--complete``) fails them. Any other error (bad authentication, a missing
+role) fails them always: the server is there, the setup is wrong.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from .helpers import COMPLETE_ENV, complete_run, run, unavailable, write_model
 
 PG_ADMIN_URL = os.environ.get("OMSCAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -23,23 +28,42 @@ def _admin_engine():  # type: ignore[no-untyped-def]
     return create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
 
 
-def _unreachable(reason: str) -> None:
-    message = f"PostgreSQL at {PG_ADMIN_URL} not reachable: {reason}"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--complete",
+        action="store_true",
+        help="fail, not skip, tests whose corpus or database is missing (as CI=1 does)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("complete"):
+        os.environ[COMPLETE_ENV] = "1"
+
+
+def pytest_report_header() -> str:
+    missing = "fails" if complete_run() else "is skipped"
+    return f"omscan: a test whose corpus or database is missing {missing}"
+
+
+def _reachable() -> None:
+    """Skip (or, in a complete run, fail) when nothing answers at the server's address."""
+    url = make_url(PG_ADMIN_URL)
+    address = (url.host or "127.0.0.1", url.port or 5432)
+    try:
+        socket.create_connection(address, timeout=5).close()
+    except (ConnectionRefusedError, TimeoutError) as exc:
+        unavailable(f"PostgreSQL at {address[0]}:{address[1]} not reachable: {exc}")
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database as a plain URL; dropped afterwards."""
     name = f"omscan_test_{uuid.uuid4().hex[:12]}"
-    try:
-        engine = _admin_engine()
-        with engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # any failure to reach the server is reported the same way
-        _unreachable(str(exc).splitlines()[0])
+    _reachable()
+    engine = _admin_engine()
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
         yield url
@@ -59,3 +83,19 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """The same test on both databases."""
     fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
     return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def two_scans(tmp_path: Path, db_url: str) -> tuple[str, Path]:
+    """Scan 1: a, b, c, broken. Scan 2: a grows 50 %, b unchanged, c removed, d added."""
+    root = tmp_path / "repo"
+    write_model(root / "a.om", 1000, 1000)
+    write_model(root / "b.om", 5 << 30, 4 << 30, soc="Ascend910B")
+    write_model(root / "c.om", 10, 10)
+    (root / "broken.om").write_bytes(b"IMOD" + bytes(300))
+    assert run("scan", str(root), "--db", db_url)[0] == 1
+    write_model(root / "a.om", 2000, 1000)
+    (root / "c.om").unlink()
+    write_model(root / "d.om", 7, 7)
+    assert run("scan", str(root), "--db", db_url)[0] == 1
+    return db_url, root

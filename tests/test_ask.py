@@ -8,38 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 
 from scanner.ask.sql import TimeLimitExceeded
 from scanner.cli import cli
-from scanner.om.writer import ModelParams, spec_for, write_om
 
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
-
-
-def write_model(path: Path, memory: int, weight: int, soc: str = "Ascend310") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_om(path, spec_for(ModelParams(memory_size=memory, weight_size=weight, soc_version=soc)))
-
-
-@pytest.fixture
-def two_scans(tmp_path: Path, db_url: str) -> tuple[str, Path]:
-    """Scan 1: a, b, c, broken. Scan 2: a grows 50 %, b unchanged, c removed, d added."""
-    root = tmp_path / "repo"
-    write_model(root / "a.om", 1000, 1000)
-    write_model(root / "b.om", 5 << 30, 4 << 30, soc="Ascend910B")
-    write_model(root / "c.om", 10, 10)
-    (root / "broken.om").write_bytes(b"IMOD" + bytes(300))
-    assert run("scan", str(root), "--db", db_url)[0] == 1
-    write_model(root / "a.om", 2000, 1000)
-    (root / "c.om").unlink()
-    write_model(root / "d.om", 7, 7)
-    assert run("scan", str(root), "--db", db_url)[0] == 1
-    return db_url, root
+from .helpers import run, write_model
 
 
 def test_sql_reads_in_every_format(two_scans: tuple[str, Path]) -> None:
@@ -67,7 +41,7 @@ WRITES = [
     "WITH gone AS (DELETE FROM results RETURNING id) SELECT COUNT(*) FROM gone",
     "SELECT 1; DELETE FROM results",
 ]
-SQLITE_ONLY = ["ATTACH DATABASE '/tmp/omscan-evil.db' AS evil", "PRAGMA query_only = 0", "VACUUM"]
+SQLITE_ONLY = ["ATTACH DATABASE '{evil}' AS evil", "PRAGMA query_only = 0", "VACUUM"]
 POSTGRES_ONLY = [
     "SELECT * INTO evil FROM results",
     "SELECT nextval('results_id_seq')",
@@ -75,16 +49,17 @@ POSTGRES_ONLY = [
 
 
 def test_sql_cannot_change_anything(two_scans: tuple[str, Path]) -> None:
-    db, _ = two_scans
+    db, root = two_scans
+    evil = root.parent / "evil.db"
     before = run("sql", "SELECT COUNT(*) AS n FROM results", "--db", db, "--format", "json")[1]
     extra = SQLITE_ONLY if db.startswith("sqlite") else POSTGRES_ONLY
     for statement in WRITES + extra:
-        code, out = run("sql", statement, "--db", db)
+        code, out = run("sql", statement.format(evil=evil), "--db", db)
         assert code == 2, (statement, out)
         assert out.startswith("omscan: "), out
     after = run("sql", "SELECT COUNT(*) AS n FROM results", "--db", db, "--format", "json")[1]
     assert before == after
-    assert not Path("/tmp/omscan-evil.db").exists()
+    assert not evil.exists()
 
 
 def test_sql_on_unreachable_database_exits_3(tmp_path: Path) -> None:
@@ -390,7 +365,10 @@ def test_tables_escape_terminal_characters_and_never_cut(tmp_path: Path, db_url:
 def test_status_csv_and_markdown_are_the_table_alone(tmp_path: Path, pg_url: str) -> None:
     write_model(tmp_path / "repo" / "a.om", 10, 10)
     assert run("scan", "--distributed", str(tmp_path / "repo"), "--db", pg_url)[0] == 0
-    header = {"csv": "host,worker,pid,state,claimed,done,failed,late,rate\n", "markdown": "| host |"}
+    header = {
+        "csv": "host,worker,pid,state,claimed,done,failed,late,rate\n",
+        "markdown": "| host |",
+    }
     for fmt, start in header.items():
         result = CliRunner().invoke(cli, ["status", "--db", pg_url, "--format", fmt])
         assert result.exit_code == 0, result.output

@@ -30,12 +30,18 @@ async def test_budget_waits_and_clips_oversized_requests() -> None:
 
     async with anyio.create_task_group() as group:
         group.start_soon(second)
-        await anyio.sleep(0.05)
+        await anyio.wait_all_tasks_blocked()  # second is waiting for room
         order.append("first releases")
         await budget.release(first)
     assert order == ["first releases", "second got 50"]
     assert await budget.acquire(10_000) == 100  # one huge model: alone, within the budget
     assert budget.peak == 100
+
+
+@pytest.mark.parametrize("capacity", [0, -1])
+def test_a_budget_must_be_positive(capacity: int) -> None:
+    with pytest.raises(ValueError, match="must be positive"):
+        ByteBudget(capacity)
 
 
 @pytest.mark.asyncio

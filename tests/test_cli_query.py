@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from scanner.cli import cli
 from scanner.om.writer import (
     Input,
     ModelParams,
@@ -19,11 +16,7 @@ from scanner.om.writer import (
 )
 
 from .corpus import expected_rows, require_corpus
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
+from .helpers import run
 
 
 def test_json_for_the_corpus_matches_expected() -> None:

@@ -7,17 +7,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from scanner.cli import cli
 from scanner.demo import make_demo
 
 from .acl_double import install
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
+from .helpers import run
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import anyio
+import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -21,20 +21,20 @@ from scanner.cli import cli
 from scanner.demo import make_demo
 from scanner.scan.distributed import enqueue_scan
 from scanner.scan.local import ScanOptions, run_scan
-from scanner.store import open_store
+from scanner.store import Store, open_store
 from scanner.store.queue import MAX_EXPIRED, WorkQueue
 
 from .acl_double import install
-from .fleet import (
-    drain,
-    enqueue,
-    rows,
-    scan_status,
-    start_worker,
-    wait_for,
-    workers_fixture,  # noqa: F401 - the "workers" fixture
-)
-from .test_scan_faults import many_models
+from .fleet import drain, enqueue, scan_status, start_worker
+from .helpers import many_models, query, wait_for
+
+
+def registered(url: str) -> int:
+    """Workers registered so far (0 before the first one has created the schema)."""
+    try:
+        return int(query(url, "SELECT count(*) FROM workers")[0][0])
+    except psycopg.Error:
+        return 0
 
 
 def test_every_file_done_exactly_once_and_a_late_worker_joins_in(
@@ -44,18 +44,20 @@ def test_every_file_done_exactly_once_and_a_late_worker_joins_in(
     many_models(root, 4000)
     for host in ("h1", "h2"):
         start_worker(workers, pg_url, host, "--claim", "16")
-    time.sleep(1.5)  # both are polling the (not yet created) queue
+    wait_for(lambda: registered(pg_url) == 2, what="both workers polling the empty queue")
     queued = enqueue(pg_url, root)
     assert queued["files_queued"] == 4000 and queued["status"] == "running"
     scan_id = queued["scan_id"]
 
-    wait_for(lambda: rows(pg_url, "SELECT count(*) FROM work_items WHERE state = 'done'")[0][0] > 0)
+    wait_for(
+        lambda: query(pg_url, "SELECT count(*) FROM work_items WHERE state = 'done'")[0][0] > 0
+    )
     for early in workers:  # paused, so that work is surely left when the late one comes
         early.send_signal(signal.SIGSTOP)
     start_worker(workers, pg_url, "h3", "--claim", "16")
     wait_for(
         lambda: (
-            rows(
+            query(
                 pg_url,
                 "SELECT count(*) FROM work_items w JOIN workers k ON k.id = w.done_by"
                 " WHERE k.host = 'h3'",
@@ -75,10 +77,10 @@ def test_every_file_done_exactly_once_and_a_late_worker_joins_in(
         summaries.append(json.loads(out))
 
     # Every file once: one claim each, no lease ran out, one result row per file.
-    assert rows(
+    assert query(
         pg_url, "SELECT state, attempts, expired, count(*) FROM work_items GROUP BY 1, 2, 3"
     ) == [("done", 1, 0, 4000)]
-    assert rows(
+    assert query(
         pg_url, f"SELECT count(*), count(DISTINCT file_id) FROM results WHERE scan_id = {scan_id}"
     ) == [(4000, 4000)]
     done = {s["host"]: s["files_done"] for s in summaries}
@@ -101,7 +103,7 @@ def test_a_killed_worker_s_leased_work_is_finished_by_another(
     doomed = start_worker(workers, pg_url, "doomed", "--lease-seconds", "2", "--claim", "50")
 
     def holding_leases_after_some_work() -> bool:
-        ((done, held),) = rows(
+        ((done, held),) = query(
             pg_url,
             "SELECT count(*) FILTER (WHERE state = 'done'),"
             " count(*) FILTER (WHERE state = 'leased') FROM work_items",
@@ -111,27 +113,27 @@ def test_a_killed_worker_s_leased_work_is_finished_by_another(
     wait_for(holding_leases_after_some_work)
     doomed.kill()
     doomed.communicate()
-    ((orphaned,),) = rows(pg_url, "SELECT count(*) FROM work_items WHERE state = 'leased'")
+    ((orphaned,),) = query(pg_url, "SELECT count(*) FROM work_items WHERE state = 'leased'")
     assert orphaned > 0
 
     survivor = start_worker(workers, pg_url, "survivor", "--lease-seconds", "2", "--exit-when-idle")
     out, err = survivor.communicate(timeout=120)
     assert survivor.returncode == 0, err
     assert scan_status(pg_url, scan_id) == "completed"
-    assert rows(pg_url, "SELECT count(*) FROM work_items WHERE state <> 'done'") == [(0,)]
-    ((taken_over,),) = rows(
+    assert query(pg_url, "SELECT count(*) FROM work_items WHERE state <> 'done'") == [(0,)]
+    ((taken_over,),) = query(
         pg_url,
         "SELECT count(*) FROM work_items w JOIN workers k ON k.id = w.done_by"
         " WHERE w.expired = 1 AND k.host = 'survivor'",
     )
     assert taken_over == orphaned  # each lease the dead worker held ran out, once
-    assert rows(
+    assert query(
         pg_url, f"SELECT count(*), count(DISTINCT file_id) FROM results WHERE scan_id = {scan_id}"
     ) == [(1500, 1500)]
     assert (
         json.loads(out)["files_done"]
         == 1500
-        - rows(
+        - query(
             pg_url,
             "SELECT count(*) FROM work_items w JOIN workers k ON k.id = w.done_by"
             " WHERE k.host = 'doomed'",
@@ -186,6 +188,14 @@ async def test_a_file_deleted_after_the_walk_is_recorded_changed_naming_each_hos
         assert scan["status"] == "completed"
 
 
+async def lease_ran_out(store: Store) -> bool:
+    """Whether every lease held has expired, by the database's clock."""
+    (row,) = await store.fetch(
+        "SELECT bool_and(lease_expires_at < now()) AS out FROM work_items WHERE state = 'leased'"
+    )
+    return bool(row["out"])
+
+
 @pytest.mark.asyncio
 async def test_a_file_whose_leases_keep_running_out_is_given_up(
     tmp_path: Path, pg_url: str
@@ -199,7 +209,9 @@ async def test_a_file_whose_leases_keep_running_out_is_given_up(
             lost = await queue.register(f"lost{index}", "om", [])
             for _ in range(2):  # one worker losing it twice counts once
                 assert len(await queue.claim(lost, f"lost{index}", 10)) == 1
-                await anyio.sleep(0.1)
+                with anyio.fail_after(30):
+                    while not await lease_ran_out(store):
+                        await anyio.sleep(0.02)
         worker = await drain(store, host="next")
         assert worker.stored == {"abandoned": 1}
         (row,) = await store.fetch("SELECT status, error FROM latest_results")

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, nullcontext, suppress
 from pathlib import Path
@@ -33,68 +32,42 @@ from scanner.backends import om as om_backend
 from scanner.backends import shm
 from scanner.backends.acl import AclBackend
 from scanner.backends.om import OmBackend
-from scanner.om import query_path
 from scanner.om import source as om_source
 from scanner.om.writer import ModelParams, build_om, spec_for
 from scanner.scan.local import ScanOptions, run_scan
 from scanner.store import open_store
 
 from .acl_double import install
-from .test_scan_faults import many_models
+from .helpers import (
+    MANY_WEIGHT,
+    MANY_WORK,
+    TIMEOUT,
+    denying,
+    many_models,
+    omscan,
+    omscan_command,
+    query,
+    scan_statuses,
+    start_omscan,
+    stored,
+    wait_for,
+    wait_for_results,
+)
 
 COUNT = 8000  # enough that a scan is still running when the fault lands
-WORK, WEIGHT = 1000, 10  # what every model of many_models() answers
-TIMEOUT = 90  # a scan that outlives this has hung
+WORK, WEIGHT = MANY_WORK, MANY_WEIGHT
 
 
 # --- helpers ---------------------------------------------------------------------
 
 
 def scan_command(root: Path, url: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "scanner", "scan", str(root), "--db", url, *extra]
+    return omscan_command("scan", str(root), "--db", url, *extra)
 
 
 def start_scan(root: Path, url: str) -> subprocess.Popen[str]:
     """An `omscan scan` running in the background, its output captured."""
-    return subprocess.Popen(
-        scan_command(root, url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-def omscan(*args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "scanner", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def query(url: str, sql: str) -> list[tuple[Any, ...]]:
-    """Rows of ``sql`` read with a plain driver, outside omscan."""
-    if url.startswith("sqlite"):
-        with closing(sqlite3.connect(str(make_url(url).database), timeout=30)) as conn:
-            return conn.execute(sql).fetchall()
-    with psycopg.connect(url, connect_timeout=5) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def stored(url: str, scan_id: int) -> int:
-    try:
-        return int(query(url, f"SELECT COUNT(*) FROM results WHERE scan_id = {scan_id}")[0][0])
-    except (sqlite3.Error, psycopg.Error):
-        return 0  # schema not created yet
-
-
-def wait_for_results(url: str, scan_id: int, process: subprocess.Popen[str]) -> int:
-    """Poll until the scan has committed some results (and is still running)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if (count := stored(url, scan_id)) > 0:
-            return count
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.02)
-    raise AssertionError("the scan wrote nothing within 60 s")
-
-
-def scan_statuses(url: str) -> list[tuple[int, str]]:
-    return [(int(i), s) for i, s in query(url, "SELECT id, status FROM scans ORDER BY id")]
+    return start_omscan("scan", str(root), "--db", url)
 
 
 def assert_consistent(url: str) -> None:
@@ -171,33 +144,42 @@ def test_sigkill_mid_scan_loses_nothing_and_the_next_run_carries_it(
 # --- 2. PostgreSQL going away ----------------------------------------------------
 
 
+def _reset(sock: socket.socket) -> None:
+    """Close with a reset (linger 0), as a crashed server's kernel does."""
+    with suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)  # wakes the relay threads
+    sock.close()
+
+
 class Proxy:
-    """A TCP relay to PostgreSQL that can be killed and started again on the same port:
-    to omscan, the server stops (every connection reset) and comes back."""
+    """A TCP relay to PostgreSQL that can crash and come back on the same port: to
+    omscan, the server stops (every connection reset, new ones too) and returns. It
+    counts what it did, so a test can show that its fault landed."""
 
     def __init__(self, target: tuple[str, int] = ("127.0.0.1", 5432)) -> None:
         self.target = target
-        self.port = 0
-        self._listener: socket.socket | None = None
+        self.down = False
+        self.refused = 0  # connections attempted while down
         self._sockets: list[socket.socket] = []
         self._frozen: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
 
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self.port = listener.getsockname()[1]
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def _accept(self, listener: socket.socket) -> None:
+    def _accept(self) -> None:
         while True:
             try:
-                client, _ = listener.accept()
+                client, _ = self._listener.accept()
             except OSError:
                 return
+            if self.down:
+                self.refused += 1
+                _reset(client)
+                continue
             try:
                 server = socket.create_connection(self.target)
             except OSError:
@@ -217,33 +199,39 @@ class Proxy:
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
-    def freeze(self) -> None:
+    def freeze(self) -> int:
         """Open connections stay open but carry nothing more, as when a server host
-        vanishes without a reset or a firewall drops the connection's state."""
+        vanishes without a reset or a firewall drops the connection's state. Returns
+        how many connections were frozen."""
         with self._lock:
             self._frozen.update(self._sockets)
+            return len(self._sockets) // 2
 
-    def stop(self) -> None:
-        """Refuse new connections and reset every open one, as a crashed server does."""
-        assert self._listener is not None
+    def crash(self) -> int:
+        """Reset every open connection and every new one until ``restart``; returns how
+        many connections were open."""
+        self.down = True
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            _reset(sock)
+        return len(sockets) // 2
+
+    def restart(self) -> None:
+        self.down = False
+
+    def close(self) -> None:
         with suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
-        with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:  # shutdown wakes the relay threads; linger 0 makes it a reset
-            with suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
+        self.crash()
 
 
 @pytest.fixture
 def proxy() -> Iterator[Proxy]:
     relay = Proxy()
-    relay.start()
     yield relay
-    relay.stop()
+    relay.close()
 
 
 def _scan_before(tmp_path: Path, url: str) -> list[tuple[Any, ...]]:
@@ -283,14 +271,19 @@ def test_postgres_backends_terminated_mid_scan(tmp_path: Path, pg_url: str) -> N
     root = tmp_path / "repo"
     many_models(root, COUNT)
     process = start_scan(root, pg_url)
-    wait_for_results(pg_url, 2, process)
+    terminated = 0
     with psycopg.connect(pg_url, autocommit=True) as admin:
-        for _ in range(3):  # a few times, so that one lands inside a batch
-            admin.execute(
+        for _ in range(3):  # a few times, each after more results: one lands in a batch
+            progress = wait_for_results(pg_url, 2, process)  # also: still running
+            rows = admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            time.sleep(0.1)
+            ).fetchall()
+            terminated += sum(bool(ok) for (ok,) in rows)
+            wait_for(lambda seen=progress: process.poll() is not None or stored(pg_url, 2) > seen)
+            if process.poll() is not None:
+                break
+    assert terminated > 0  # the fault landed on the running scan
     _check_after_fault(process, pg_url, root, before)
 
 
@@ -303,9 +296,10 @@ def test_postgres_server_stopped_and_started_again_mid_scan(
     many_models(root, COUNT)
     process = start_scan(root, url)
     wait_for_results(pg_url, 2, process)
-    proxy.stop()
-    time.sleep(1.0)
-    proxy.start()
+    assert proxy.crash() > 0  # the scan's connections were reset
+    # Down until the scan has tried to reach it again (or given up).
+    wait_for(lambda: proxy.refused > 0 or process.poll() is not None, what="a reconnection")
+    proxy.restart()
     _check_after_fault(process, url, root, before)
 
 
@@ -344,10 +338,9 @@ def test_postgres_connection_that_stops_answering_is_an_error_not_a_hang(
     many_models(root, COUNT)
     process = start_scan(root, url.render_as_string(hide_password=False))
     wait_for_results(pg_url, 1, process)
-    proxy.freeze()
-    started = time.monotonic()
+    assert proxy.freeze() > 0
+    # A few 3 s command timeouts, not TCP's minutes: communicate() fails past TIMEOUT.
     _, err = process.communicate(timeout=TIMEOUT)
-    assert time.monotonic() - started < 30  # a few command timeouts, not TCP's minutes
     assert process.returncode == 3, err
     one_line_error(err)
     assert "no answer from the server in time" in err or "lost the scan lock" in err
@@ -362,15 +355,28 @@ def test_unreachable_postgres_is_one_line_and_exit_3_at_once(tmp_path: Path) -> 
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    started = time.monotonic()
-    result = omscan("scan", str(tmp_path / "repo"), "--db", f"postgresql://u@127.0.0.1:{port}/x")
-    assert time.monotonic() - started < 10
+    # At once: no retrying an address that refuses (omscan() fails past its timeout).
+    result = omscan(
+        "scan", str(tmp_path / "repo"), "--db", f"postgresql://u@127.0.0.1:{port}/x", timeout=30
+    )
     assert result.returncode == 3
     one_line_error(result.stderr)
     assert result.stdout == ""
 
 
 # --- 3. SQLite locked, disk full -------------------------------------------------
+
+
+def busy_waiting(process: subprocess.Popen[str]) -> bool:
+    """Whether a thread of ``process`` sleeps in SQLite's busy handler, i.e. waits for a
+    lock (its only sleeping thread: the event loop waits in epoll, idle workers on a
+    futex). Fails if the process has ended."""
+    assert process.poll() is None, process.communicate()
+    for task in Path(f"/proc/{process.pid}/task").iterdir():
+        with suppress(FileNotFoundError):
+            if (task / "wchan").read_text() == "hrtimer_nanosleep":
+                return True
+    return False
 
 
 def integrity(db: Path) -> str:
@@ -385,15 +391,14 @@ def test_sqlite_write_lock_held_elsewhere_waits_then_fails_clearly(tmp_path: Pat
     before = snapshot(f"sqlite:///{db}")
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
-    started = time.monotonic()
-    result = omscan("scan", str(root), "--db", f"sqlite:///{db}?timeout=2")
-    waited = time.monotonic() - started
+    process = start_scan(root, f"sqlite:///{db}?timeout=5")
+    wait_for(lambda: busy_waiting(process), what="the scan to wait for the lock")
+    _, err = process.communicate(timeout=TIMEOUT)  # it gives up while the lock is held
     holder.execute("ROLLBACK")
     holder.close()
-    assert result.returncode == 3
-    one_line_error(result.stderr)
-    assert "database is locked" in result.stderr
-    assert 2 <= waited < 20  # it waited for the lock, then gave up
+    assert process.returncode == 3
+    one_line_error(err)
+    assert "database is locked" in err
     assert integrity(db) == "ok"
     assert snapshot(f"sqlite:///{db}") == before
 
@@ -405,8 +410,7 @@ def test_sqlite_write_lock_released_in_time_lets_the_scan_finish(tmp_path: Path)
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     process = start_scan(root, f"sqlite:///{db}")
-    time.sleep(2)
-    assert process.poll() is None  # still waiting for the lock
+    wait_for(lambda: busy_waiting(process), what="the scan to wait for the lock")
     holder.execute("ROLLBACK")
     holder.close()
     _, err = process.communicate(timeout=TIMEOUT)
@@ -481,10 +485,17 @@ def test_disk_full_while_writing_is_a_clear_error_and_leaves_sqlite_intact(
 # --- 4. a file changing while it is read -------------------------------------------
 
 NEW_WORK = 777_777
+SAME_SIZE_WORK = 2000  # encodes to as many bytes as 1000
+# What the new file answers, by how it came (the writer's parameters below).
+NEW_ANSWER = {
+    "rewritten": NEW_WORK,
+    "replaced": NEW_WORK,
+    "replaced_same_size_and_mtime": SAME_SIZE_WORK,
+}
 
 
 def _new_model(same_size: bool) -> bytes:
-    memory = 2000 if same_size else NEW_WORK  # 2000 encodes to as many bytes as 1000
+    memory = SAME_SIZE_WORK if same_size else NEW_WORK
     return build_om(spec_for(ModelParams(memory_size=memory, weight_size=WEIGHT, kernels=0)))
 
 
@@ -592,8 +603,8 @@ async def test_file_changed_while_read_is_recorded_never_mis_sized(
     (row,) = rows
     answer = (row["status"], row["work_size"], row["file_size"], row["file_inode"])
     allowed = {("ok", WORK, old.st_size, old.st_ino)}
-    if target.exists() and (now := target.stat()).st_size:
-        allowed.add(("ok", query_new_answer(target), now.st_size, now.st_ino))
+    if how in NEW_ANSWER and (now := target.stat()).st_size:
+        allowed.add(("ok", NEW_ANSWER[how], now.st_size, now.st_ino))
     if row["status"] != "ok":
         assert row["status"] in ("changed", "unreadable") and row["error"], row
         assert (row["work_size"], row["weight_size"]) == (0, 0)
@@ -610,12 +621,8 @@ async def test_file_changed_while_read_is_recorded_never_mis_sized(
     elif how == "truncated":
         assert answers["d1/m1.om"][0] == "failed"
     else:
-        assert answers["d1/m1.om"] == ("ok", query_new_answer(target))
+        assert answers["d1/m1.om"] == ("ok", NEW_ANSWER[how])
     assert answers["d0/m0.om"] == answers["d2/m2.om"] == ("ok", WORK)
-
-
-def query_new_answer(path: Path) -> int:
-    return query_path(path).work_size
 
 
 # --- 5. a directory that cannot be read ------------------------------------------
@@ -699,19 +706,6 @@ def test_unreadable_directory_is_recorded_and_its_files_not_marked_removed(
     assert third.returncode == 0, third.stderr
     summary = json.loads(third.stdout)
     assert (summary["files_unchanged"], summary["files_removed"]) == (40, 1)  # 1: "d7"
-
-
-def denying(directory: Path, after: int = 0) -> dict[str, str]:
-    """The environment for an omscan process that cannot list ``directory`` once it has
-    listed ``after`` others (tests/fault_inject/sitecustomize.py)."""
-    inject = str(Path(__file__).parent / "fault_inject")
-    path = os.pathsep.join(filter(None, [inject, os.environ.get("PYTHONPATH")]))
-    return {
-        **os.environ,
-        "PYTHONPATH": path,
-        "OMSCAN_FAULT_DENY": os.path.realpath(directory),
-        "OMSCAN_FAULT_AFTER": str(after),
-    }
 
 
 def test_directory_unreadable_mid_walk_is_recorded_and_nothing_is_lost(tmp_path: Path) -> None:

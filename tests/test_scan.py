@@ -1,9 +1,11 @@
-"""End to end: a tree of real and writer-made models scanned into both databases."""
+"""End to end: a tree of writer-made models scanned into both databases, with both
+backends; and the shared corpus of real models scanned where it lies."""
 
 from __future__ import annotations
 
 import builtins
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -19,7 +21,7 @@ from scanner.scan.local import ScanOptions, ScanSummary, run_scan
 from scanner.store import open_store
 
 from .acl_double import install
-from .corpus import require_corpus
+from .corpus import expected_rows, require_corpus
 from .tree import Want, build_tree
 
 OpenBackend = Callable[[], AbstractAsyncContextManager[Backend]]
@@ -41,7 +43,6 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.fixture
 def tree(tmp_path: Path) -> tuple[Path, dict[str, Want]]:
-    require_corpus()
     root, outside = tmp_path / "repo", tmp_path / "outside"
     root.mkdir()
     outside.mkdir()
@@ -70,8 +71,10 @@ async def test_every_stored_result_equals_the_expected_answer(
     db_url: str, tree: tuple[Path, dict[str, Want]], backend: OpenBackend
 ) -> None:
     root, want = tree
+    started = time.monotonic()
     summary, rows = await scan(db_url, root, backend)
     check(rows, want)
+    assert 0 < summary.seconds <= time.monotonic() - started  # its own duration, measured
     assert summary.status == "completed"
     assert summary.progress.seen == len(want)
     assert summary.progress.carried == 0
@@ -139,3 +142,19 @@ async def test_full_rescan_reads_everything_again(
         w.status not in ("lfs_pointer", "empty", "unreadable") for w in want.values()
     )
     check(rows, want)
+
+
+@pytest.mark.asyncio
+async def test_the_real_corpus_scanned_in_place_gives_expected_tsv(
+    db_url: str, backend: OpenBackend
+) -> None:
+    """Real models, read where they lie (never copied), answer as EXPECTED.tsv says."""
+    corpus = require_corpus()
+    want = {
+        row.file: Want("ok" if row.ret == 0 else "failed", row.ret, row.work_size, row.weight_size)
+        for row in expected_rows()
+    }
+    assert len(want) >= 10
+    summary, rows = await scan(db_url, corpus, backend)
+    check(rows, want)
+    assert summary.status == "completed" and summary.progress.queried == len(want)

@@ -5,97 +5,64 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from click.testing import CliRunner
 
 from scanner.backends import om as om_backend
 from scanner.backends.acl import AclBackend
 from scanner.backends.om import OmBackend
-from scanner.cli import cli
 from scanner.om import QueryResult
 from scanner.om.om2_writer import hostile_om2
-from scanner.om.writer import (
-    ModelParams,
-    OmSpec,
-    build_om,
-    endless_flow_model,
-    many_submodels,
-    spec_for,
-    write_om,
-)
+from scanner.om.writer import OmSpec, build_om, endless_flow_model, many_submodels, write_om
 from scanner.scan.local import ScanOptions, run_scan
 from scanner.scan.pipeline import Progress
 from scanner.store import open_store
 from scanner.store.lock import scan_lock
 
 from .acl_double import install
-from .test_acl_backend import worker_pids
-
-
-def many_models(root: Path, count: int) -> None:
-    data = build_om(spec_for(ModelParams(memory_size=1000, weight_size=10, kernels=0)))
-    for index in range(count):
-        folder = root / f"d{index % 20}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"m{index}.om").write_bytes(data)
-
-
-def counts(db: Path) -> tuple[list[tuple[int, str]], int]:
-    with sqlite3.connect(db) as conn:
-        scans = conn.execute("SELECT id, status FROM scans ORDER BY id").fetchall()
-        (results,) = conn.execute("SELECT COUNT(*) FROM results").fetchone()
-    return scans, results
+from .helpers import (
+    TIMEOUT,
+    many_models,
+    omscan,
+    omscan_command,
+    query,
+    run,
+    scan_statuses,
+    start_omscan,
+    stored,
+    wait_for,
+    wait_for_results,
+    worker_pids,
+)
 
 
 def test_sigint_commits_what_is_done_and_the_next_run_picks_up(tmp_path: Path) -> None:
-    root, db = tmp_path / "repo", tmp_path / "omscan.db"
+    root, url = tmp_path / "repo", f"sqlite:///{tmp_path / 'omscan.db'}"
     many_models(root, 6000)
-    command = [
-        sys.executable,
-        "-m",
-        "scanner",
-        "scan",
-        str(root),
-        "--db",
-        f"sqlite:///{db}",
-        "--json",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        try:
-            if counts(db)[1] > 0:
-                break
-        except sqlite3.Error:
-            continue
+    process = start_omscan("scan", str(root), "--db", url, "--json")
+    before_signal = wait_for_results(url, 1, process)  # stored, and still running
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
+    out, err = process.communicate(timeout=TIMEOUT)
     assert process.returncode == 3, err
     summary = json.loads(out)
     assert summary["status"] == "interrupted"
-    scans, stored = counts(db)
-    assert scans == [(1, "interrupted")]
-    assert 0 < stored < 6000
-    assert stored == sum(summary["statuses"].values())  # every answer counted was written
+    assert scan_statuses(url) == [(1, "interrupted")]
+    kept = stored(url, 1)
+    assert 0 < before_signal <= kept < 6000  # the signal landed mid-scan
+    assert kept == sum(summary["statuses"].values())  # every answer counted was written
 
-    again = CliRunner().invoke(cli, ["scan", str(root), "--db", f"sqlite:///{db}", "--json"])
-    assert again.exit_code == 0, again.output
-    second = json.loads(again.output)
+    code, output = run("scan", str(root), "--db", url, "--json")
+    assert code == 0, output
+    second = json.loads(output)
     assert second["status"] == "completed"
-    assert second["files_unchanged"] == stored
-    assert second["files_queried"] == 6000 - stored
-    scans, total = counts(db)
-    assert scans == [(1, "interrupted"), (2, "completed")]
-    assert total == stored + 6000
+    assert second["files_unchanged"] == kept
+    assert second["files_queried"] == 6000 - kept
+    assert scan_statuses(url) == [(1, "interrupted"), (2, "completed")]
+    assert stored(url, 2) == 6000
 
 
 @pytest.mark.asyncio
@@ -133,7 +100,7 @@ async def test_a_second_scan_on_the_same_database_is_refused(tmp_path: Path, db_
     root = tmp_path / "repo"
     many_models(root, 5)
     async with open_store(db_url) as store, scan_lock(store):
-        command = [sys.executable, "-m", "scanner", "scan", str(root), "--db", db_url]
+        command = omscan_command("scan", str(root), "--db", db_url)
         result = await anyio.run_process(command, check=False)
         assert result.returncode == 3
         assert b"another scan is running" in result.stderr
@@ -159,46 +126,37 @@ def hostile_tree(root: Path, small: int) -> None:
     write_om(root / "z" / "endless.om", endless_flow_model())
 
 
-def stored_so_far(db: Path) -> int:
+def reading(process: subprocess.Popen[str], name: str) -> bool:
+    """Whether the process holds the file ``name`` open (the reader is inside it)."""
+    fds = Path(f"/proc/{process.pid}/fd")
     try:
-        return counts(db)[1]
-    except sqlite3.Error:  # not created yet
-        return 0
-
-
-def scan_process(root: Path, db: Path, *extra: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "scanner", "scan", str(root), "--db", f"sqlite:///{db}"]
-    return subprocess.Popen(
-        [*command, "--backend", "om", "--json", *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+        return any(os.readlink(fd).endswith(name) for fd in fds.iterdir())
+    except FileNotFoundError:  # a descriptor closed while we looked
+        return False
 
 
 def test_timeout_inside_one_model_records_it_and_the_scan_goes_on(tmp_path: Path) -> None:
     root, db = tmp_path / "repo", tmp_path / "omscan.db"
     hostile_tree(root, 3)
-    process = scan_process(root, db, "--timeout", "1")
-    try:
-        out, err = process.communicate(timeout=60)
-    finally:
-        process.kill()
-    assert process.returncode == 1, err  # some models failed; the scan did not
-    assert "Traceback" not in err
-    summary = json.loads(out)
-    assert summary["status"] == "completed"
-    with sqlite3.connect(db) as conn:
-        rows = dict(
-            conn.execute(
-                "SELECT relpath, status || ' ' || COALESCE(ret, '-') || ' ' || COALESCE(error, '')"
-                " FROM latest_results"
-            ).fetchall()
+    result = omscan(
+        "scan", str(root), "--db", f"sqlite:///{db}", "--backend", "om", "--json", "--timeout", "1"
+    )
+    assert result.returncode == 1, result.stderr  # some models failed; the scan did not
+    assert "Traceback" not in result.stderr
+    assert json.loads(result.stdout)["status"] == "completed"
+    url = f"sqlite:///{db}"
+    rows = dict(
+        query(
+            url,
+            "SELECT relpath, status || ' ' || COALESCE(ret, '-') || ' ' || COALESCE(error, '')"
+            " FROM latest_results",
         )
-        (partitions,) = conn.execute(
-            "SELECT partitions FROM results JOIN model_files f ON f.id = file_id"
-            " WHERE relpath = 'b/many_submodels.om'"
-        ).fetchone()
+    )
+    ((partitions,),) = query(
+        url,
+        "SELECT partitions FROM results JOIN model_files f ON f.id = file_id"
+        " WHERE relpath = 'b/many_submodels.om'",
+    )
     assert rows["z/endless.om"] == "timeout - no answer within 1 s"
     assert rows["b/empty_dynamic.om"] == "ok 0 "
     assert rows["b/many_submodels.om"] == "ok 0 "
@@ -210,15 +168,12 @@ def test_timeout_inside_one_model_records_it_and_the_scan_goes_on(tmp_path: Path
 def test_sigint_inside_one_model_ends_the_scan_with_what_is_done(tmp_path: Path) -> None:
     """The event loop stays free while a model is read, and the reader's loops see the
     cancellation: endless.om alone would run for an hour (or --timeout's default 120 s)."""
-    root, db = tmp_path / "repo", tmp_path / "omscan.db"
+    root, url = tmp_path / "repo", f"sqlite:///{tmp_path / 'omscan.db'}"
     hostile_tree(root, 130)  # two chunks of 64 answered before the third reaches endless.om
-    process = scan_process(root, db)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and stored_so_far(db) < 128:
-        time.sleep(0.1)
-    time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
+    process = start_omscan("scan", str(root), "--db", url, "--backend", "om", "--json")
     try:
+        wait_for(lambda: reading(process, "z/endless.om"), what="the reader inside endless.om")
+        process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)
     finally:
         process.kill()
@@ -226,10 +181,10 @@ def test_sigint_inside_one_model_ends_the_scan_with_what_is_done(tmp_path: Path)
     assert "Traceback" not in err
     summary = json.loads(out)
     assert summary["status"] == "interrupted"
-    scans, stored = counts(db)
-    assert scans == [(1, "interrupted")]
-    assert 128 <= stored < 134
-    assert stored == sum(summary["statuses"].values())
+    assert scan_statuses(url) == [(1, "interrupted")]
+    kept = stored(url, 1)
+    assert 128 <= kept < 134
+    assert kept == sum(summary["statuses"].values())
 
 
 @pytest.mark.asyncio

@@ -103,7 +103,8 @@ def run_sqlite(path: str, statement: str, time_limit: float) -> Rows:
 
 def _refusal_or_error(path: str, exc: sqlite3.Error) -> Exception:
     text = str(exc)
-    if "not authorized" in text or "readonly" in text or "read-only" in text:
+    refused = ("not authorized", "authorization denied", "readonly", "read-only")
+    if any(reason in text for reason in refused):
         return ReadOnlyViolation(f"refused: omscan sql is read-only ({text})")
     if "unable to open" in text:
         return StoreError(f"database sqlite:///{path}: {text}")
