@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ..store import Store
-from ..store.schema import scans
+from ..store.schema import NOT_FAILURES, scans
 
 
 async def repository_totals(store: Store) -> list[dict[str, Any]]:
@@ -36,3 +36,19 @@ async def last_completed_at(store: Store) -> datetime | None:
     # SQLite keeps no zone: the store writes UTC.
     assert isinstance(finished, datetime)
     return finished if finished.tzinfo else finished.replace(tzinfo=UTC)
+
+
+async def scan_totals(store: Store) -> list[dict[str, Any]]:
+    """Per completed scan, the fleet as it was: memory of the ok models and failures."""
+    failures = ", ".join(f"'{status}'" for status in NOT_FAILURES)
+    rows = await store.fetch(
+        "SELECT s.id AS scan_id, s.started_at AS started_at,"
+        " SUM(CASE WHEN r.status = 'ok' THEN r.work_size + r.weight_size ELSE 0 END)"
+        " AS total_size,"
+        f" SUM(CASE WHEN r.status NOT IN ({failures}) THEN 1 ELSE 0 END) AS failed"
+        " FROM scans s JOIN results r ON r.scan_id = s.id WHERE s.status = 'completed'"
+        " GROUP BY s.id, s.started_at ORDER BY s.id"
+    )
+    return [
+        row | {"total_size": int(row["total_size"]), "failed": int(row["failed"])} for row in rows
+    ]

@@ -16,6 +16,7 @@ from ..store import open_store
 from ..units import parse_bytes
 from .options import EXIT_FAILED, EXIT_USAGE, db_option, run_store_job
 from .output import format_option, render
+from .reports import diff_formats, report_formats
 
 SIZES = {"work_size", "weight_size", "total_size", "delta_total"}
 
@@ -57,7 +58,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 @click.option("--failed", is_flag=True, help="Only models that failed.")
 @click.option("--repo", help="Only repositories whose path contains this.")
 @click.option("--sort", type=click.Choice(sorted(SORTS)), default="total", show_default=True)
-@format_option
+@report_formats
 def report_command(
     db: str | None,
     min_total: int | None,
@@ -85,7 +86,7 @@ def report_command(
     metavar="PCT",
     help="Exit 1 when any model's total memory grew by more than PCT percent.",
 )
-@format_option
+@diff_formats
 def diff(scans: tuple[int, ...], db: str | None, fail_on_growth: float | None, fmt: str) -> None:
     """Models added, removed and changed between SCAN_A and SCAN_B (default: the last
     two completed scans)."""

@@ -64,10 +64,10 @@ def device_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--device",
             metavar="SOC",
-            help="Plan for this device of the catalogue (e.g. Ascend310P3).",
+            help="Device of the catalogue to plan for or check against (e.g. Ascend310P3).",
         ),
         click.option(
-            "--device-memory", metavar="SIZE", help="Plan for a device of this memory (e.g. 24GiB)."
+            "--device-memory", metavar="SIZE", help="A device of this memory instead (e.g. 24GiB)."
         ),
         click.option(
             "--reserve",
