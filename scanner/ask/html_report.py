@@ -169,7 +169,8 @@ def _chart(kind: Callable[..., Any], title: str, unit: str, **config: Any) -> An
         legend_at_bottom=True,
         disable_xml_declaration=True,
         no_data_text="nothing to show",
-        value_formatter=lambda v: f"{v:,.1f} {unit}" if unit != "models" else f"{v:,.0f}",
+        # the unit is in the axis title: bare numbers keep the axis labels short
+        value_formatter=lambda v: f"{v:,.0f}" if unit == "models" else f"{v:,.1f}",
         **config,
     )
     chart.title = title
@@ -219,7 +220,9 @@ def _largest(rows: Sequence[dict[str, Any]]) -> str:
 
 def _over_time(history: Sequence[dict[str, Any]]) -> str:
     name, factor = _unit(max((int(h["total_size"]) for h in history), default=0))
-    chart = _chart(pygal.Line, "Fleet memory over the completed scans", name, y_title=name)
+    chart = _chart(
+        pygal.Line, "Fleet memory over the completed scans", name, y_title=name, include_x_axis=True
+    )
     chart.x_labels = [f"#{h['scan_id']}" for h in history]
     chart.add("work + weights", [int(h["total_size"]) / factor for h in history])
     return str(chart.render(is_unicode=True))
