@@ -7,17 +7,9 @@ import json
 import time
 from pathlib import Path
 
-from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
-from scanner.cli import cli
-from scanner.om.writer import ModelParams, spec_for, write_om
-
-
-def run(*args: str) -> tuple[int, str]:
-    """Exit code and stdout (with stderr after it: click keeps them apart)."""
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout + result.stderr
+from .cli import run, write_model
 
 
 def samples(path: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -26,11 +18,6 @@ def samples(path: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for family in text_string_to_metric_families(path.read_text())
         for s in family.samples
     }
-
-
-def write_model(path: Path, work: int, weight: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_om(path, spec_for(ModelParams(memory_size=work, weight_size=weight)))
 
 
 def test_metrics_file_has_the_scan_and_the_store_totals(tmp_path: Path, db_url: str) -> None:

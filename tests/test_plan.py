@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from scanner.ask.catalog import CatalogError, Device, load_catalog
 from scanner.ask.plan import (
@@ -23,16 +22,11 @@ from scanner.ask.plan import (
     plan_models,
     wanted_models,
 )
-from scanner.cli import cli
-from scanner.om.writer import ModelParams, spec_for, write_om
 from scanner.units import parse_bytes
 
+from .cli import run, write_model
+
 GiB, MiB = 1 << 30, 1 << 20
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
 
 
 # --- catalogue ----------------------------------------------------------------------------
@@ -293,17 +287,12 @@ def test_models_file_and_named_models() -> None:
 # --- `omscan plan` on both databases ------------------------------------------------------
 
 
-def write_model(path: Path, work: int, weight: int, soc: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_om(path, spec_for(ModelParams(memory_size=work, weight_size=weight, soc_version=soc)))
-
-
 @pytest.fixture
 def fleet(tmp_path: Path, db_url: str) -> tuple[str, Path]:
     root = tmp_path / "repo"
-    write_model(root / "det.om", 2 * GiB, 1 * GiB, "Ascend310P3")  # 3 GiB
-    write_model(root / "cls.om", 1 * GiB, 1 * GiB, "Ascend310P3")  # 2 GiB
-    write_model(root / "ocr.om", 512 * MiB, 512 * MiB, "Ascend310")  # 1 GiB
+    write_model(root / "det.om", 2 * GiB, 1 * GiB, soc_version="Ascend310P3")  # 3 GiB
+    write_model(root / "cls.om", 1 * GiB, 1 * GiB, soc_version="Ascend310P3")  # 2 GiB
+    write_model(root / "ocr.om", 512 * MiB, 512 * MiB, soc_version="Ascend310")  # 1 GiB
     (root / "broken.om").write_bytes(b"IMOD" + bytes(300))
     assert run("scan", str(root), "--db", db_url)[0] == 1
     return db_url, root

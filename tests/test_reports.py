@@ -14,12 +14,11 @@ from typing import Any
 
 import jsonschema
 import pytest
-from click.testing import CliRunner
 from playwright.sync_api import Page, Route, sync_playwright
 
 from scanner.ask.sarif import MAX_RESULTS, Finding, sarif_log
-from scanner.cli import cli
-from scanner.om.writer import ModelParams, spec_for, write_om
+
+from .cli import run, write_model
 
 GiB = 1 << 30
 CHROMIUM = "/usr/bin/chromium"
@@ -33,18 +32,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ODD_NAME = "x<b>&amp;\"'.om"  # must reach the page as text, never as markup
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout + result.stderr
-
-
-def write_model(path: Path, work: int, weight: int, **extra: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_om(path, spec_for(ModelParams(memory_size=work, weight_size=weight, **extra)))
 
 
 def make_repo(root: Path) -> None:
