@@ -42,3 +42,10 @@ def test_canned_queries(tmp_path: Path, db_url: str) -> None:
         ("a.om", 2000, 4000, 2000),
         ("b.om", 20, 10, -10),
     ]
+
+
+def test_the_readme_shows_the_shipped_canned_queries() -> None:
+    readme = (METADATA.parent.parent / "README.md").read_text()
+    section = readme.split("### Browsing the SQLite store in Datasette", 1)[1]
+    shown = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
+    assert shown["databases"] == json.loads(METADATA.read_text())["databases"]
