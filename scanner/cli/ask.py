@@ -13,8 +13,7 @@ from ..ask.history import list_scans, model_history
 from ..ask.report import COLUMNS, SORTS, ReportFilter, report
 from ..ask.sql import ReadOnlyViolation, SqlError, run_sql
 from ..store import open_store
-from ..units import parse_bytes
-from .options import EXIT_FAILED, EXIT_USAGE, db_option, run_store_job
+from .options import EXIT_FAILED, EXIT_USAGE, db_option, run_store_job, size_param
 from .output import format_option, render
 from .reports import diff_formats, report_formats
 
@@ -42,18 +41,11 @@ def sql(statement: str, db: str | None, fmt: str) -> None:
     click.echo(render(rows, result.columns, fmt))
 
 
-def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_bytes(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 @click.command("report")
 @db_option
-@click.option("--min-total", callback=_size, help="Only models needing at least this (e.g. 8GiB).")
+@click.option(
+    "--min-total", callback=size_param, help="Only models needing at least this (e.g. 8GiB)."
+)
 @click.option("--soc", help="Only models built for this SoC (e.g. Ascend310P3).")
 @click.option("--failed", is_flag=True, help="Only models that failed.")
 @click.option("--repo", help="Only repositories whose path contains this.")

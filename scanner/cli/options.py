@@ -12,6 +12,7 @@ import click
 
 from ..concurrency import first_error
 from ..store import DEFAULT_URL, StoreError
+from ..units import parse_bytes
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_RUN = 0, 1, 2, 3
 T = TypeVar("T")
@@ -93,3 +94,13 @@ def parse_devices(text: str | None) -> list[int] | None:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise click.BadParameter(f"expected device ids like 0,2 — got {text!r}") from None
+
+
+def size_param(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """A size option as people type it: ``24GiB``, ``64 GB``, ``512MiB``."""
+    if value is None:
+        return None
+    try:
+        return parse_bytes(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None

@@ -24,9 +24,9 @@ from ..ask.plan import pack as pack_devices
 from ..ask.report import ReportFilter, report
 from ..store import open_store
 from ..units import human_bytes
-from .options import EXIT_FAILED, EXIT_OK, db_option, run_store_job
+from .options import EXIT_FAILED, EXIT_OK, db_option, run_store_job, size_param
 from .output import format_option, render
-from .targets import device_options, size_param
+from .targets import device_options
 
 SIZES = {"work_size", "weight_size", "total_size", "device_memory"}
 PACK_COLUMNS = ["device", "repository", "relpath", "copies", "total_size", "note"]

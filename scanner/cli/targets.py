@@ -13,16 +13,7 @@ import click
 from ..ask.catalog import CatalogError, Device, load_catalog
 from ..ask.plan import Target
 from ..units import parse_bytes
-
-
-def size_param(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    """A size option as people type it: ``24GiB``, ``64 GB``, ``512MiB``."""
-    if value is None:
-        return None
-    try:
-        return parse_bytes(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+from .options import size_param
 
 
 def resolve_target(
