@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,10 @@ class ReportFilter:
     sort: str = "total"
 
 
-async def report(store: Store, wanted: ReportFilter) -> list[dict[str, Any]]:
+async def report(
+    store: Store, wanted: ReportFilter, columns: Sequence[str] = COLUMNS
+) -> list[dict[str, Any]]:
+    """Rows of ``latest_results`` (``columns``: any of the view's) matching ``wanted``."""
     clauses: list[str] = ["1 = 1"]
     params: dict[str, Any] = {}
     if wanted.min_total is not None:
@@ -56,10 +60,11 @@ async def report(store: Store, wanted: ReportFilter) -> list[dict[str, Any]]:
         clauses.append(f"{position}(repository, :repo) > 0")
         params["repo"] = wanted.repo
     sql = (
-        f"SELECT {', '.join(COLUMNS)} FROM latest_results WHERE {' AND '.join(clauses)}"
+        f"SELECT {', '.join(columns)} FROM latest_results WHERE {' AND '.join(clauses)}"
         f" ORDER BY {SORTS[wanted.sort]}, repository, relpath"
     )
     rows = await store.fetch(sql, **params)
     for row in rows:
-        row["dynamic"] = bool(row["dynamic"])
+        if "dynamic" in row:
+            row["dynamic"] = bool(row["dynamic"])
     return rows

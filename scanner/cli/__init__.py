@@ -23,6 +23,7 @@ COMMANDS = {
     "demo": ("demo", "demo"),
     "diff": ("ask", "diff"),
     "history": ("ask", "history"),
+    "plan": ("plan", "plan"),
     "query": ("query", "query"),
     "report": ("ask", "report_command"),
     "scan": ("scan", "scan"),

@@ -16,6 +16,7 @@ from ..store import open_store
 from .exits import EXIT_FAILED, EXIT_NOT_RUN, EXIT_USAGE
 from .options import FINITE, SECONDS, ByteSize, db_option, run_store_job
 from .output import emit, format_option, render, summary, to_json, unique_columns
+from .reports import diff_formats, report_formats
 
 SIZES = {"work_size", "weight_size", "total_size", "delta_total"}
 
@@ -60,7 +61,7 @@ def sql(statement: str, db: str, timeout: float, fmt: str) -> None:
 @click.option("--failed", is_flag=True, help="Only models that failed.")
 @click.option("--repo", help="Only repositories whose path contains this text (no wildcards).")
 @click.option("--sort", type=click.Choice(sorted(SORTS)), default="total", show_default=True)
-@format_option
+@report_formats
 def report_command(
     db: str,
     min_total: int | None,
@@ -88,7 +89,7 @@ def report_command(
     metavar="PCT",
     help="Exit 1 when any model's total memory grew by more than PCT percent.",
 )
-@format_option
+@diff_formats
 def diff(scans: tuple[int, ...], db: str, fail_on_growth: float | None, fmt: str) -> None:
     """Models added, removed and changed between SCAN_A and SCAN_B (default: the last
     two completed scans)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from functools import partial
@@ -11,6 +12,7 @@ import anyio
 import click
 from rich.console import Console
 
+from ..ask.metrics import MetricsError, write_scan_metrics
 from ..backends.acl import BackendError
 from ..backends.select import open_backend
 from ..scan.local import ScanOptions, ScanSummary, run_scan
@@ -38,6 +40,18 @@ def _globs(_ctx: click.Context, _param: click.Parameter, globs: Sequence[str]) -
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
     return globs
+
+
+def _metrics_path(value: str | None) -> str | None:
+    """node_exporter's textfile collector reads only ``*.prom`` files, from a directory
+    that must exist before the scan spends its time."""
+    if value is None:
+        return None
+    if not value.endswith(".prom"):
+        raise click.BadParameter("must end in .prom (node_exporter reads only those)")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(value))):
+        raise click.BadParameter(f"directory of {value} does not exist")
+    return value
 
 
 def render_summary(summary: ScanSummary) -> str:
@@ -95,6 +109,12 @@ def render_summary(summary: ScanSummary) -> str:
     "and mark the scan interrupted."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False),
+    callback=lambda ctx, param, value: _metrics_path(value),
+    help="Write the scan's health here as Prometheus text (node_exporter textfile collector).",
+)
 def scan(
     roots: Sequence[str],
     db: str,
@@ -110,6 +130,7 @@ def scan(
     distributed: bool,
     lease_seconds: float,
     as_json: bool,
+    metrics_file: str | None,
 ) -> None:
     """Walk ROOT... for models, size each one, and store the results.
 
@@ -123,6 +144,8 @@ def scan(
         full=full,
     )
     if distributed:
+        if metrics_file:
+            raise click.UsageError("--metrics-file is for local scans: workers do the querying")
         _queue_scan(db, options, lease_seconds, as_json)
     device_ids = parse_devices(devices)
     console = Console(stderr=True)
@@ -134,16 +157,19 @@ def scan(
             open_backend(backend, device_ids, timeout, verify) as (chosen, used_devices),
         ):
             beside = [partial(show_progress, progress, console)] if console.is_terminal else []
-            return await until_signalled(
+            summary = await until_signalled(
                 lambda stop: run_scan(
                     store, chosen, options, devices=used_devices, progress=progress, stop=stop
                 ),
                 *beside,
             )
+            if metrics_file:
+                await write_scan_metrics(store, metrics_file, summary.to_dict())
+            return summary
 
     try:
         summary = anyio.run(main)
-    except (StoreError, BackendError) as exc:
+    except (StoreError, BackendError, MetricsError) as exc:
         click.echo(f"omscan: {exc}", err=True)
         sys.exit(EXIT_NOT_RUN)
     if as_json:
