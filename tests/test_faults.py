@@ -13,14 +13,12 @@ import shutil
 import signal
 import socket
 import sqlite3
-import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, nullcontext, suppress
+from contextlib import closing, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +38,7 @@ from scanner.scan.local import ScanOptions, run_scan
 from scanner.store import open_store
 
 from .acl_double import install
+from .tcp_proxy import Proxy
 from .test_scan_faults import many_models
 
 COUNT = 8000  # enough that a scan is still running when the fault lands
@@ -169,73 +168,6 @@ def test_sigkill_mid_scan_loses_nothing_and_the_next_run_carries_it(
 
 
 # --- 2. PostgreSQL going away ----------------------------------------------------
-
-
-class Proxy:
-    """A TCP relay to PostgreSQL that can be killed and started again on the same port:
-    to omscan, the server stops (every connection reset) and comes back."""
-
-    def __init__(self, target: tuple[str, int] = ("127.0.0.1", 5432)) -> None:
-        self.target = target
-        self.port = 0
-        self._listener: socket.socket | None = None
-        self._sockets: list[socket.socket] = []
-        self._frozen: set[socket.socket] = set()
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self.port = listener.getsockname()[1]
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self.target)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._sockets += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
-        with suppress(OSError):
-            while data := source.recv(65536):
-                if source not in self._frozen:
-                    sink.sendall(data)
-        for sock in (source, sink):
-            with suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def freeze(self) -> None:
-        """Open connections stay open but carry nothing more, as when a server host
-        vanishes without a reset or a firewall drops the connection's state."""
-        with self._lock:
-            self._frozen.update(self._sockets)
-
-    def stop(self) -> None:
-        """Refuse new connections and reset every open one, as a crashed server does."""
-        assert self._listener is not None
-        with suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:  # shutdown wakes the relay threads; linger 0 makes it a reset
-            with suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
 
 
 @pytest.fixture
