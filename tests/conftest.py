@@ -2,18 +2,24 @@
 
 PostgreSQL tests get a fresh database each (other test runs share the server).
 Outside CI an unreachable server skips them, saying why; in CI it fails them.
+Object-storage tests share one real S3 server (SeaweedFS), started only if one asks.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from .s3server import SeaweedServer
 
 PG_ADMIN_URL = os.environ.get("OMSCAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -59,3 +65,17 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """The same test on both databases."""
     fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
     return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[SeaweedServer]:
+    """A real S3 server (SeaweedFS) for the whole session, started by the first test
+    that asks for it: runs without object-storage tests never start one."""
+    from .s3server import start_server
+
+    server, directory = start_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)

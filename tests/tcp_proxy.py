@@ -133,6 +133,8 @@ class HttpProxy(Proxy):
         super().__init__(target)
         self.requests: list[Request] = []
         self.rewrite = rewrite
+        self.in_flight = 0
+        self.peak_in_flight = 0  # most exchanges the server had at once
 
     def gets(self) -> list[Request]:
         """Object reads: GETs that are not bucket listings."""
@@ -142,6 +144,7 @@ class HttpProxy(Proxy):
         super().reset_counts()
         with self._lock:
             self.requests = []
+            self.peak_in_flight = self.in_flight
 
     def _relay(self, client: socket.socket, server: socket.socket) -> None:
         threading.Thread(target=self._exchanges, args=(client, server), daemon=True).start()
@@ -157,10 +160,16 @@ class HttpProxy(Proxy):
                 request = _parse_request(head)
                 with self._lock:
                     self.requests.append(request)
-                self._send(server, head, upstream=True)
-                for piece in _body(from_client, request.headers, has_body=True, request=True):
-                    self._send(server, piece, upstream=True)
-                self._answer(request, from_server, client)
+                    self.in_flight += 1
+                    self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                try:
+                    self._send(server, head, upstream=True)
+                    for piece in _body(from_client, request.headers, has_body=True, request=True):
+                        self._send(server, piece, upstream=True)
+                    self._answer(request, from_server, client)
+                finally:
+                    with self._lock:
+                        self.in_flight -= 1
         for sock in (client, server):
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
