@@ -141,14 +141,17 @@ def test_fetched_spans_join_and_serve_reads_inside_them() -> None:
 
 def test_the_fetch_plan_takes_the_head_then_what_is_missing_then_the_tail() -> None:
     size = 256 << 20
-    source = FetchedSource(size)
-    assert plan(source, _Missing(0, 4)) == (0, HEAD_BYTES)
-    source.add(0, bytes(HEAD_BYTES))
-    assert plan(source, _Missing(100 << 20, 5000)) == (100 << 20, (100 << 20) + 5000)
-    assert plan(source, _Missing(50 << 20, 30)) == (50 << 20, (50 << 20) + 4096)  # read ahead
-    assert plan(source, _Missing(size - 22, 22)) == (size - 22, size)
-    assert plan(source, _Missing(size - TAIL_BYTES - 100, 4)) == (size - TAIL_BYTES - 100, size)
-    assert plan(source, _Missing(4000, 200)) == (HEAD_BYTES, 4200)  # the part not held
+    om, om2 = FetchedSource(size), FetchedSource(size)
+    assert plan(om, _Missing(0, 4)) == (0, HEAD_BYTES)
+    om.add(0, b"IMOD" + bytes(HEAD_BYTES - 4))
+    om2.add(0, b"PK\x03\x04" + bytes(HEAD_BYTES - 4))
+    for source in (om, om2):
+        assert plan(source, _Missing(100 << 20, 5000)) == (100 << 20, (100 << 20) + 5000)
+        assert plan(source, _Missing(50 << 20, 30)) == (50 << 20, (50 << 20) + 4096)  # ahead
+        assert plan(source, _Missing(4000, 200)) == (HEAD_BYTES, 4200)  # the part not held
+    assert plan(om, _Missing(size - 300, 200)) == (size - 300, size - 100)  # TASK_INFO
+    assert plan(om2, _Missing(size - 22, 22)) == (size - TAIL_BYTES, size)  # ZIP end record
+    assert plan(om2, _Missing(size - TAIL_BYTES - 100, 200)) == (size - TAIL_BYTES - 100, size)
     small = FetchedSource(1000)
     assert plan(small, _Missing(0, 4)) == (0, 1000)
 

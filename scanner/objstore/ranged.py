@@ -10,12 +10,13 @@ one event loop, with no thread per object in flight (scripts/bench_s3.py compare
 What is fetched: the first 4 KiB (header, partition tables, often MODEL_DEF; a ZIP's first
 entry), then exactly the missing part of each range the reader asks for, joined to the
 bytes already held. A small read (a table's count, a ZIP entry's local header) takes the
-next 4 KiB with it; a read near the end takes the rest of the object, so an OM2 archive's
-end record and central directory come in one suffix GET.
+next 4 KiB with it; in a ZIP, a read in the last 8 KiB takes all of them, so an OM2 archive's end
+record, central directory and last entries (``model_meta.json``) come in one suffix GET.
 """
 
 from __future__ import annotations
 
+from ..om.query import ZIP_MAGIC
 from ..om.reader import query_source
 from ..om.result import QueryResult
 from .bucket import Bucket
@@ -77,6 +78,11 @@ class FetchedSource:
         return offset, max(end, offset)
 
 
+def _is_zip(source: FetchedSource) -> bool:
+    head = source.spans[0] if source.spans else (0, b"")
+    return head[0] == 0 and head[1].startswith(ZIP_MAGIC)
+
+
 def plan(source: FetchedSource, miss: _Missing) -> tuple[int, int]:
     """The range to fetch for a read that missed: see the module's docstring."""
     size = source.size
@@ -85,8 +91,8 @@ def plan(source: FetchedSource, miss: _Missing) -> tuple[int, int]:
         end = max(end, HEAD_BYTES)
     elif miss.length < SMALL_READ:
         end = max(end, start + READ_AHEAD)
-    if end >= size - TAIL_BYTES:
-        end = size
+    if end > size - TAIL_BYTES and _is_zip(source):  # read backwards from its end record
+        start, end = min(start, max(size - TAIL_BYTES, 0)), size
     start, end = source.missing(start, min(end, size))
     return start, end
 
