@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import pytest
 
 from scanner.objstore import (
@@ -292,7 +293,7 @@ def test_an_object_replaced_after_listing_is_changed_never_mixed(
             (obj,) = [o async for page in b.list() for o in page]
             admin.put(bucket, key, small_model(2000))  # same size, other bytes
             with pytest.raises(ObjectChanged) as caught:
-                await b.read(obj, 0, 16)
+                await anyio.to_thread.run_sync(b.read, obj, 0, 16)
             assert_clean(caught.value)
             return await answer_object(b, obj)
 
@@ -398,7 +399,7 @@ def test_a_server_that_keeps_failing_is_an_error_after_the_attempts(
         settings = settings_for(s3_server, proxy.port, attempts=3)
         async with open_bucket(ObjectRoot.parse(f"s3://{bucket}"), settings) as b:
             with pytest.raises(ServerError) as caught:
-                await b.read(objects[0], 0, 10)
+                await anyio.to_thread.run_sync(b.read, objects[0], 0, 10)
             assert_clean(caught.value)
             return await answer_object(b, objects[0])
 
@@ -424,7 +425,7 @@ def test_a_stalled_server_is_a_timeout_and_no_hang(
 
     async def read() -> None:
         async with open_bucket(ObjectRoot.parse(f"s3://{bucket}"), settings) as b:
-            await b.read(objects[0], 0, 10)
+            await anyio.to_thread.run_sync(b.read, objects[0], 0, 10)
 
     for attempt in (read, lambda: listed(f"s3://{bucket}", settings)):
         with pytest.raises(RequestTimeout) as caught:
@@ -442,7 +443,7 @@ def test_an_endpoint_nobody_answers_is_unreachable(s3_server: SeaweedServer) -> 
 
     async def read() -> None:
         async with open_bucket(ObjectRoot.parse("s3://any"), settings) as b:
-            await b.read(obj, 0, 10)
+            await anyio.to_thread.run_sync(b.read, obj, 0, 10)
 
     for attempt in (read, lambda: listed("s3://any", settings)):
         with pytest.raises(Unreachable) as caught:

@@ -24,7 +24,7 @@ from scanner.objstore import (
 )
 from scanner.objstore.bucket import classify, obstore_can_address
 from scanner.objstore.listing import Page, paginate
-from scanner.objstore.ranged import HEAD_BYTES, TAIL_BYTES, FetchedSource, _Missing, plan
+from scanner.objstore.ranged import HEAD_BYTES, TAIL_BYTES, RangedSource
 
 
 @pytest.mark.parametrize(
@@ -125,35 +125,54 @@ def test_a_truncated_page_without_a_token_is_an_error() -> None:
         asyncio.run(_collect(fetch))
 
 
-def test_fetched_spans_join_and_serve_reads_inside_them() -> None:
-    source = FetchedSource(100)
+def _never(start: int, end: int) -> bytes:
+    raise AssertionError(f"fetched {start}-{end}")
+
+
+def test_held_spans_join_and_serve_reads_inside_them() -> None:
+    source = RangedSource(100, _never)
     source.add(10, b"a" * 10)
     source.add(30, b"c" * 10)
     assert source.read(12, 5) == b"aaaaa" and source.read(5, 0) == b""
-    with pytest.raises(_Missing):
-        source.read(15, 10)  # runs past the first span
-    assert source.missing(15, 35) == (20, 30)  # only the gap is fetched
+    assert source.held(15, 10) is None  # runs past the first span
+    assert source.plan(15, 10) == (20, 30)  # a small read reads ahead, to the next span
+    assert source.plan(35, 100) == (40, 100)  # only what is missing
     source.add(20, b"b" * 10)
     assert source.spans == [(10, b"a" * 10 + b"b" * 10 + b"c" * 10)]
     assert source.read(15, 20) == b"a" * 5 + b"b" * 10 + b"c" * 5
     assert source.bytes_read == 30
 
 
+def test_reads_fetch_the_head_then_only_what_is_missing() -> None:
+    data = bytes(range(256)) * 64  # 16 KiB
+    fetched: list[tuple[int, int]] = []
+
+    def fetch(start: int, end: int) -> bytes:
+        fetched.append((start, end))
+        return data[start:end]
+
+    source = RangedSource(len(data), fetch)
+    assert source.read(0, 4) == data[:4]
+    assert source.read(4000, 200) == data[4000:4200]
+    assert source.read(100, 3000) == data[100:3100]
+    assert fetched == [(0, HEAD_BYTES), (HEAD_BYTES, 4200)]
+    assert source.bytes_read == 4200
+
+
 def test_the_fetch_plan_takes_the_head_then_what_is_missing_then_the_tail() -> None:
     size = 256 << 20
-    om, om2 = FetchedSource(size), FetchedSource(size)
-    assert plan(om, _Missing(0, 4)) == (0, HEAD_BYTES)
+    om, om2 = RangedSource(size, _never), RangedSource(size, _never)
+    assert om.plan(0, 4) == (0, HEAD_BYTES)
     om.add(0, b"IMOD" + bytes(HEAD_BYTES - 4))
     om2.add(0, b"PK\x03\x04" + bytes(HEAD_BYTES - 4))
     for source in (om, om2):
-        assert plan(source, _Missing(100 << 20, 5000)) == (100 << 20, (100 << 20) + 5000)
-        assert plan(source, _Missing(50 << 20, 30)) == (50 << 20, (50 << 20) + 4096)  # ahead
-        assert plan(source, _Missing(4000, 200)) == (HEAD_BYTES, 4200)  # the part not held
-    assert plan(om, _Missing(size - 300, 200)) == (size - 300, size - 100)  # TASK_INFO
-    assert plan(om2, _Missing(size - 22, 22)) == (size - TAIL_BYTES, size)  # ZIP end record
-    assert plan(om2, _Missing(size - TAIL_BYTES - 100, 200)) == (size - TAIL_BYTES - 100, size)
-    small = FetchedSource(1000)
-    assert plan(small, _Missing(0, 4)) == (0, 1000)
+        assert source.plan(100 << 20, 5000) == (100 << 20, (100 << 20) + 5000)
+        assert source.plan(50 << 20, 30) == (50 << 20, (50 << 20) + 4096)  # read ahead
+        assert source.plan(4000, 200) == (HEAD_BYTES, 4200)  # the part not held
+    assert om.plan(size - 300, 200) == (size - 300, size - 100)  # TASK_INFO, exactly
+    assert om2.plan(size - 22, 22) == (size - TAIL_BYTES, size)  # a ZIP's end record
+    assert om2.plan(size - TAIL_BYTES - 100, 200) == (size - TAIL_BYTES - 100, size)
+    assert RangedSource(1000, _never).plan(0, 4) == (0, 1000)
 
 
 @pytest.mark.parametrize(

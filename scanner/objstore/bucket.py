@@ -16,6 +16,7 @@ Requests are bounded (``max_in_flight``) and retried with backoff on 5xx and tim
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -23,6 +24,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
+import anyio.from_thread
+import anyio.to_thread
+import botocore.session
 import obstore
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
@@ -48,7 +52,7 @@ from .settings import DEFAULT_REGION, S3Settings
 
 if TYPE_CHECKING:
     from obstore import GetOptions
-    from obstore.store import S3Credential
+    from obstore.store import S3Credential, S3CredentialProvider
     from types_aiobotocore_s3 import S3Client
     from types_aiobotocore_s3.type_defs import (
         GetObjectRequestTypeDef,
@@ -95,7 +99,9 @@ class Bucket:
         self.settings = settings
         self._client = client
         self._store = store
-        self._limiter = anyio.CapacityLimiter(settings.max_in_flight)
+        # Objects in flight (answer_object's worker threads), and requests at once.
+        self.limiter = anyio.CapacityLimiter(settings.max_in_flight)
+        self._requests = threading.BoundedSemaphore(settings.max_in_flight)
 
     def __repr__(self) -> str:
         return f"Bucket({self.root.url!r}, {self.settings!r})"
@@ -113,11 +119,10 @@ class Bucket:
         }
         if token is not None:
             request["ContinuationToken"] = token
-        async with self._limiter:
-            try:
-                answer = await self._client.list_objects_v2(**request)
-            except Exception as exc:
-                raise self._error(exc, self.root.url) from None
+        try:
+            answer = await self._client.list_objects_v2(**request)
+        except Exception as exc:
+            raise self._error(exc, self.root.url) from None
         objects = [
             ObjectInfo(
                 key=item["Key"],
@@ -130,17 +135,24 @@ class Bucket:
         truncated = answer.get("IsTruncated", False)
         return Page(objects, answer.get("NextContinuationToken", "") if truncated else None)
 
-    async def read(self, obj: ObjectInfo, start: int, end: int) -> bytes:
-        """Bytes ``start`` to ``end`` (exclusive) of the listed version of ``obj``."""
+    def read(self, obj: ObjectInfo, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive) of the listed version of ``obj``.
+
+        Blocking: call it from a worker thread started by anyio (as
+        :func:`~scanner.objstore.ranged.answer_object` does). A blocking obstore GET
+        costs less CPU than an awaited one (no future crosses from Rust to asyncio), and
+        releases the GIL while it waits; the keys obstore cannot take go through
+        botocore in the event loop.
+        """
         if not 0 <= start < end <= obj.size:
             raise ValueError(f"range {start}-{end} outside an object of {obj.size} bytes")
         where = f"s3://{self.root.bucket}/{obj.key}"
-        async with self._limiter:
+        with self._requests:
             try:
                 if obstore_can_address(obj.key):
-                    data = await self._read_obstore(obj, start, end)
+                    data = self._read_obstore(obj, start, end)
                 else:
-                    data = await self._read_botocore(obj, start, end)
+                    data = anyio.from_thread.run(self._read_botocore, obj, start, end)
             except Exception as exc:
                 raise self._error(exc, where) from None
         if len(data) != end - start:
@@ -150,14 +162,13 @@ class Bucket:
             )
         return data
 
-    async def _read_obstore(self, obj: ObjectInfo, start: int, end: int) -> bytes:
+    def _read_obstore(self, obj: ObjectInfo, start: int, end: int) -> bytes:
         options: GetOptions = {"range": (start, end)}
         if obj.etag:
             options["if_match"] = obj.etag
         if obj.version_id:
             options["version"] = obj.version_id
-        result = await obstore.get_async(self._store, obj.key, options=options)
-        return bytes(await result.bytes_async())
+        return bytes(obstore.get(self._store, obj.key, options=options).bytes())
 
     async def _read_botocore(self, obj: ObjectInfo, start: int, end: int) -> bytes:
         request: GetObjectRequestTypeDef = {
@@ -215,7 +226,9 @@ def _obstore_error(exc: Exception, where: str, attempts: int) -> ObjectStoreErro
         return _refusal(where, status, code, attempts)
     if "timed out" in text or "Timeout" in text or "deadline" in text:
         return RequestTimeout(f"{where}: no answer in time after {attempts} attempts")
-    return Unreachable(f"{where}: cannot connect to the endpoint after {attempts} attempts")
+    if "error sending request" in text or "onnect" in text:
+        return Unreachable(f"{where}: cannot connect to the endpoint after {attempts} attempts")
+    return ServerError(f"{where}: {type(exc).__name__} from the object-storage client")
 
 
 def _refusal(where: str, status: int | None, code: str | None, attempts: int) -> ObjectStoreError:
@@ -269,7 +282,7 @@ async def open_bucket(root: ObjectRoot, settings: S3Settings) -> AsyncIterator[B
     except Exception as exc:
         raise classify(exc, shown(root.url), settings.attempts) from None
     async with context as client:
-        provider = await _credential_provider(session, settings, root)
+        provider = await _credential_provider(settings, root)
         store = S3Store(
             root.bucket,
             endpoint=_obstore_endpoint(client.meta.endpoint_url, root.bucket, settings),
@@ -310,9 +323,10 @@ def _obstore_endpoint(endpoint: str, bucket: str, settings: S3Settings) -> str:
     return urlunsplit(parts._replace(netloc=f"{bucket}.{parts.netloc}"))
 
 
-async def _credential_provider(session: AioSession, settings: S3Settings, root: ObjectRoot) -> Any:
+async def _credential_provider(settings: S3Settings, root: ObjectRoot) -> S3CredentialProvider:
     """Credentials for obstore: the settings' own keys, or what botocore's chain
-    (profiles, SSO, assumed roles) resolves, refreshed when they expire."""
+    (profiles, SSO, assumed roles) resolves, refreshed when they expire. Synchronous:
+    obstore calls it from the worker threads that read."""
     if settings.access_key_id and settings.secret_access_key:
         static: S3Credential = {
             "access_key_id": settings.access_key_id,
@@ -321,8 +335,9 @@ async def _credential_provider(session: AioSession, settings: S3Settings, root: 
             "expires_at": None,
         }
         return lambda: static
+    session = botocore.session.Session(profile=settings.profile)
     try:
-        credentials = await session.get_credentials()
+        credentials = await anyio.to_thread.run_sync(session.get_credentials)
     except Exception as exc:
         raise classify(exc, shown(root.url), settings.attempts) from None
     if credentials is None:
@@ -331,8 +346,8 @@ async def _credential_provider(session: AioSession, settings: S3Settings, root: 
             "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
         )
 
-    async def current() -> S3Credential:
-        frozen = await credentials.get_frozen_credentials()
+    def current() -> S3Credential:
+        frozen = credentials.get_frozen_credentials()
         expiry: datetime | None = getattr(credentials, "_expiry_time", None)
         return {
             "access_key_id": frozen.access_key or "",
