@@ -350,6 +350,7 @@ def test_reads_with_wrong_credentials_are_unreadable_and_say_why(
 
     async def answer() -> QueryResult:
         async with open_bucket(ObjectRoot.parse(f"s3://{bucket}"), wrong) as b:
+            assert "wrong-secret-3c1e" not in repr(b)
             return await answer_object(b, obj)
 
     result = asyncio.run(answer())

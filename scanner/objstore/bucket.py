@@ -226,7 +226,7 @@ def _obstore_error(exc: Exception, where: str, attempts: int) -> ObjectStoreErro
         return _refusal(where, status, code, attempts)
     if "timed out" in text or "Timeout" in text or "deadline" in text:
         return RequestTimeout(f"{where}: no answer in time after {attempts} attempts")
-    if "error sending request" in text or "onnect" in text:
+    if "error sending request" in text:  # reqwest's words for no connection
         return Unreachable(f"{where}: cannot connect to the endpoint after {attempts} attempts")
     return ServerError(f"{where}: {type(exc).__name__} from the object-storage client")
 
