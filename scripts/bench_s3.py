@@ -65,15 +65,7 @@ def small_model(rng: random.Random, index: int) -> bytes:
     return build_om(spec_for(params))
 
 
-async def upload(server: SeaweedServer, bucket: str, args: argparse.Namespace, tmp: Path) -> None:
-    store = S3Store(
-        bucket,
-        endpoint=server.endpoint,
-        region=REGION,
-        access_key_id=server.access_key,
-        secret_access_key=server.secret_key,
-        client_options={"allow_http": True},
-    )
+async def upload(store: S3Store, args: argparse.Namespace, tmp: Path) -> None:
     rng = random.Random(15)
     limit = anyio.Semaphore(32)
 
@@ -186,8 +178,9 @@ def per_size(objects: list[ObjectInfo], values: list[int]) -> dict[str, float]:
 async def bench(server: SeaweedServer, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     admin = Admin(server)
     bucket = admin.new_bucket()
+    store = admin.store(bucket)
     start = time.perf_counter()
-    await upload(server, bucket, args, tmp)
+    await upload(store, args, tmp)
     print(f"uploaded {args.objects:,} objects in {time.perf_counter() - start:.1f} s")
     settings = S3Settings(
         endpoint_url=server.endpoint,
@@ -197,14 +190,6 @@ async def bench(server: SeaweedServer, args: argparse.Namespace, tmp: Path) -> d
         max_in_flight=args.concurrency,
     )
     figures: dict[str, Any] = {"objects": args.objects, "concurrency": args.concurrency}
-    store = S3Store(
-        bucket,
-        endpoint=server.endpoint,
-        region=REGION,
-        access_key_id=server.access_key,
-        secret_access_key=server.secret_key,
-        client_options={"allow_http": True},
-    )
     async with open_bucket(ObjectRoot.parse(f"s3://{bucket}"), settings) as b:
         start = time.perf_counter()
         objects = [obj async for page in b.list() for obj in page]

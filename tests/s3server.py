@@ -195,9 +195,9 @@ class Admin:
         """Store ``data`` at ``key``; returns the new ETag."""
         return str(self.client.put_object(Bucket=bucket, Key=key, Body=data)["ETag"])
 
-    def put_file(self, bucket: str, key: str, path: Path) -> None:
-        """Upload a file of any size in 8 MiB parts, never all of it in memory."""
-        store = S3Store(
+    def store(self, bucket: str) -> S3Store:
+        """obstore over ``bucket``, for uploads in parts and for benchmarks."""
+        return S3Store(
             bucket,
             endpoint=self.server.endpoint,
             region=REGION,
@@ -205,8 +205,11 @@ class Admin:
             secret_access_key=self.server.secret_key,
             client_options={"allow_http": True},
         )
+
+    def put_file(self, bucket: str, key: str, path: Path) -> None:
+        """Upload a file of any size in 8 MiB parts, never all of it in memory."""
         with path.open("rb") as handle:
-            obstore.put(store, key, handle, chunk_size=8 << 20, max_concurrency=4)
+            obstore.put(self.store(bucket), key, handle, chunk_size=8 << 20, max_concurrency=4)
 
     def delete(self, bucket: str, key: str) -> None:
         self.client.delete_object(Bucket=bucket, Key=key)

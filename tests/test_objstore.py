@@ -10,17 +10,18 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 import pytest
 
 from scanner.objstore import (
+    Bucket,
     ListingLoop,
     MissingBucket,
     ObjectChanged,
@@ -44,6 +45,7 @@ from .s3server import REGION, SECRET_KEY, Admin, SeaweedServer
 from .tcp_proxy import HttpProxy, Request, Response, http_response
 
 BIG = 256 << 20
+T = TypeVar("T")
 FEW_KIB = 8 << 10  # "a few KiB": headers of a handful of responses and their bodies
 ODD_KEYS = [
     "with space/model one.om",
@@ -115,6 +117,19 @@ def assert_clean(error: BaseException, *secrets: str) -> None:
 
 def small_model(work: int) -> bytes:
     return build_om(spec_for(ModelParams(memory_size=work, weight_size=64)))
+
+
+def one_listed(admin: Admin, server: SeaweedServer, key: str = "m.om") -> tuple[str, ObjectInfo]:
+    """A new bucket holding one small model at ``key``, and that object as listed."""
+    bucket = admin.new_bucket()
+    admin.put(bucket, key, small_model(5))
+    (obj,) = asyncio.run(listed(f"s3://{bucket}", settings_for(server)))
+    return bucket, obj
+
+
+async def in_bucket(bucket: str, settings: S3Settings, work: Callable[[Bucket], Awaitable[T]]) -> T:
+    async with open_bucket(ObjectRoot.parse(f"s3://{bucket}"), settings) as opened:
+        return await work(opened)
 
 
 # --- answers -----------------------------------------------------------------------
@@ -281,23 +296,33 @@ def test_a_repeated_continuation_token_ends_the_listing_with_a_clear_error(
 # --- changes and faults --------------------------------------------------------------
 
 
+def read_range(bucket: str, settings: S3Settings, obj: ObjectInfo) -> bytes:
+    """The first 10 bytes of ``obj``, read as answer_object reads (blocking, in a thread)."""
+
+    async def work(opened: Bucket) -> bytes:
+        return await anyio.to_thread.run_sync(opened.read, obj, 0, 10)
+
+    return asyncio.run(in_bucket(bucket, settings, work))
+
+
+def answer_one(bucket: str, settings: S3Settings, obj: ObjectInfo) -> QueryResult:
+    async def work(opened: Bucket) -> QueryResult:
+        assert not any(secret in repr(opened) for secret in settings.secrets())
+        return await answer_object(opened, obj)
+
+    return asyncio.run(in_bucket(bucket, settings, work))
+
+
 @pytest.mark.parametrize("key", ["model.om", "tab\tmodel.om"])
 def test_an_object_replaced_after_listing_is_changed_never_mixed(
     admin: Admin, s3_server: SeaweedServer, key: str
 ) -> None:
-    bucket = admin.new_bucket()
-    admin.put(bucket, key, small_model(1000))
-
-    async def replace_then_answer() -> QueryResult:
-        async with open_bucket(ObjectRoot.parse(f"s3://{bucket}"), settings_for(s3_server)) as b:
-            (obj,) = [o async for page in b.list() for o in page]
-            admin.put(bucket, key, small_model(2000))  # same size, other bytes
-            with pytest.raises(ObjectChanged) as caught:
-                await anyio.to_thread.run_sync(b.read, obj, 0, 16)
-            assert_clean(caught.value)
-            return await answer_object(b, obj)
-
-    result = asyncio.run(replace_then_answer())
+    bucket, obj = one_listed(admin, s3_server, key)
+    admin.put(bucket, key, small_model(6))  # the same size, other bytes
+    with pytest.raises(ObjectChanged) as caught:
+        read_range(bucket, settings_for(s3_server), obj)
+    assert_clean(caught.value)
+    result = answer_one(bucket, settings_for(s3_server), obj)
     assert result.status == "changed" and result.ret is None
     assert "replaced since it was listed" in (result.error or "")
 
@@ -305,16 +330,9 @@ def test_an_object_replaced_after_listing_is_changed_never_mixed(
 def test_an_object_deleted_after_listing_is_unreadable_with_the_reason(
     admin: Admin, s3_server: SeaweedServer
 ) -> None:
-    bucket = admin.new_bucket()
-    admin.put(bucket, "gone.om", small_model(1))
-
-    async def delete_then_answer() -> QueryResult:
-        async with open_bucket(ObjectRoot.parse(f"s3://{bucket}"), settings_for(s3_server)) as b:
-            (obj,) = [o async for page in b.list() for o in page]
-            admin.delete(bucket, "gone.om")
-            return await answer_object(b, obj)
-
-    result = asyncio.run(delete_then_answer())
+    bucket, obj = one_listed(admin, s3_server, "gone.om")
+    admin.delete(bucket, "gone.om")
+    result = answer_one(bucket, settings_for(s3_server), obj)
     assert result.status == "unreadable"
     assert f"s3://{bucket}/gone.om: not found" in (result.error or "")
 
@@ -322,8 +340,7 @@ def test_an_object_deleted_after_listing_is_unreadable_with_the_reason(
 def test_wrong_credentials_and_a_missing_bucket_are_one_line_typed_errors(
     admin: Admin, s3_server: SeaweedServer
 ) -> None:
-    bucket = admin.new_bucket()
-    admin.put(bucket, "m.om", small_model(1))
+    bucket, _ = one_listed(admin, s3_server)
     wrong_secret = "wrong-secret-3c1e"
     for settings in (
         settings_for(s3_server, secret_access_key=wrong_secret),
@@ -343,20 +360,11 @@ def test_wrong_credentials_and_a_missing_bucket_are_one_line_typed_errors(
 def test_reads_with_wrong_credentials_are_unreadable_and_say_why(
     admin: Admin, s3_server: SeaweedServer
 ) -> None:
-    bucket = admin.new_bucket()
-    admin.put(bucket, "m.om", small_model(1))
-    obj = asyncio.run(listed(f"s3://{bucket}", settings_for(s3_server)))[0]
-    wrong = settings_for(s3_server, secret_access_key="wrong-secret-3c1e")
-
-    async def answer() -> QueryResult:
-        async with open_bucket(ObjectRoot.parse(f"s3://{bucket}"), wrong) as b:
-            assert "wrong-secret-3c1e" not in repr(b)
-            return await answer_object(b, obj)
-
-    result = asyncio.run(answer())
+    bucket, obj = one_listed(admin, s3_server)
+    result = answer_one(bucket, settings_for(s3_server, secret_access_key="wrong-3c1e"), obj)
     assert result.status == "unreadable"
     assert "wrong credentials" in (result.error or "")
-    assert "wrong-secret-3c1e" not in (result.error or "")
+    assert "wrong-3c1e" not in (result.error or "")
 
 
 def _fail_first(status: int, times: int, match: str) -> Any:
@@ -376,8 +384,7 @@ def _fail_first(status: int, times: int, match: str) -> Any:
 def test_server_errors_are_retried_with_backoff(
     admin: Admin, s3_server: SeaweedServer, proxy: HttpProxy
 ) -> None:
-    bucket = admin.new_bucket()
-    admin.put(bucket, "m.om", small_model(5))
+    bucket, _ = one_listed(admin, s3_server)
     proxy.rewrite = _fail_first(503, 1, "list-type=")
     objects = asyncio.run(listed(f"s3://{bucket}", settings_for(s3_server, proxy.port)))
     assert [o.key for o in objects] == ["m.om"] and len(proxy.requests) == 2
@@ -391,20 +398,13 @@ def test_server_errors_are_retried_with_backoff(
 def test_a_server_that_keeps_failing_is_an_error_after_the_attempts(
     admin: Admin, s3_server: SeaweedServer, proxy: HttpProxy
 ) -> None:
-    bucket = admin.new_bucket()
-    admin.put(bucket, "m.om", small_model(5))
-    objects = asyncio.run(listed(f"s3://{bucket}", settings_for(s3_server)))
+    bucket, obj = one_listed(admin, s3_server)
     proxy.rewrite = _fail_first(500, 100, "/m.om")
-
-    async def answer() -> QueryResult:
-        settings = settings_for(s3_server, proxy.port, attempts=3)
-        async with open_bucket(ObjectRoot.parse(f"s3://{bucket}"), settings) as b:
-            with pytest.raises(ServerError) as caught:
-                await anyio.to_thread.run_sync(b.read, objects[0], 0, 10)
-            assert_clean(caught.value)
-            return await answer_object(b, objects[0])
-
-    result = asyncio.run(answer())
+    settings = settings_for(s3_server, proxy.port, attempts=3)
+    with pytest.raises(ServerError) as caught:
+        read_range(bucket, settings, obj)
+    assert_clean(caught.value)
+    result = answer_one(bucket, settings, obj)
     assert result.status == "unreadable"
     assert "server error (SlowDown, HTTP 500)" in (result.error or "")
     assert len(proxy.gets()) == 6  # three attempts, twice
@@ -413,9 +413,7 @@ def test_a_server_that_keeps_failing_is_an_error_after_the_attempts(
 def test_a_stalled_server_is_a_timeout_and_no_hang(
     admin: Admin, s3_server: SeaweedServer, proxy: HttpProxy
 ) -> None:
-    bucket = admin.new_bucket()
-    admin.put(bucket, "m.om", small_model(5))
-    objects = asyncio.run(listed(f"s3://{bucket}", settings_for(s3_server)))
+    bucket, obj = one_listed(admin, s3_server)
 
     def stall(request: Request, response: Response) -> bytes:
         time.sleep(3)
@@ -423,33 +421,26 @@ def test_a_stalled_server_is_a_timeout_and_no_hang(
 
     proxy.rewrite = stall
     settings = settings_for(s3_server, proxy.port, timeout=0.5, attempts=2)
-
-    async def read() -> None:
-        async with open_bucket(ObjectRoot.parse(f"s3://{bucket}"), settings) as b:
-            await anyio.to_thread.run_sync(b.read, objects[0], 0, 10)
-
-    for attempt in (read, lambda: listed(f"s3://{bucket}", settings)):
-        with pytest.raises(RequestTimeout) as caught:
-            asyncio.run(attempt())  # type: ignore[no-untyped-call]
-        assert_clean(caught.value)
+    with pytest.raises(RequestTimeout) as caught:
+        read_range(bucket, settings, obj)
+    assert_clean(caught.value)
+    with pytest.raises(RequestTimeout) as caught:
+        asyncio.run(listed(f"s3://{bucket}", settings))
+    assert_clean(caught.value)
 
 
 def test_an_endpoint_nobody_answers_is_unreachable(s3_server: SeaweedServer) -> None:
     closed = HttpProxy(("127.0.0.1", 9))
     closed.start()
-    port = closed.port
-    closed.stop()  # a port that refuses connections
-    settings = settings_for(s3_server, port, attempts=2)
+    closed.stop()  # its port now refuses connections
+    settings = settings_for(s3_server, closed.port, attempts=2)
     obj = ObjectInfo("m.om", 100, '"x"', datetime(2026, 1, 1, tzinfo=UTC))
-
-    async def read() -> None:
-        async with open_bucket(ObjectRoot.parse("s3://any"), settings) as b:
-            await anyio.to_thread.run_sync(b.read, obj, 0, 10)
-
-    for attempt in (read, lambda: listed("s3://any", settings)):
-        with pytest.raises(Unreachable) as caught:
-            asyncio.run(attempt())  # type: ignore[no-untyped-call]
-        assert_clean(caught.value)
+    with pytest.raises(Unreachable) as caught:
+        read_range("any", settings, obj)
+    assert_clean(caught.value)
+    with pytest.raises(Unreachable) as caught:
+        asyncio.run(listed("s3://any", settings))
+    assert_clean(caught.value)
 
 
 # --- configuration -----------------------------------------------------------------
