@@ -4,21 +4,29 @@ PostgreSQL tests get a fresh database each (other test runs share the server). A
 that cannot be reached (connection refused, timed out) skips them, saying why; a complete
 run (CI, ``--complete``) fails them. Any other error (bad authentication, a missing
 role) fails them always: the server is there, the setup is wrong.
+Object-storage tests share one real S3 server (SeaweedFS), started only if one asks.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from .helpers import COMPLETE_ENV, complete_run, run, unavailable, write_model
+
+if TYPE_CHECKING:
+    from .s3server import SeaweedServer
 
 PG_ADMIN_URL = os.environ.get("OMSCAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -99,3 +107,40 @@ def two_scans(tmp_path: Path, db_url: str) -> tuple[str, Path]:
     write_model(root / "d.om", 7, 7)
     assert run("scan", str(root), "--db", db_url)[0] == 1
     return db_url, root
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[SeaweedServer]:
+    """A real S3 server (SeaweedFS) for the whole session, started by the first test
+    that asks for it: runs without object-storage tests never start one."""
+    from .s3server import start_server
+
+    server, directory = start_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def workers() -> Iterator[list[subprocess.Popen[str]]]:
+    """Worker processes started by the test; none outlives it."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+@pytest.fixture
+def public_dir() -> Iterator[Path]:
+    """A directory nobody (uid 65534) can use: pytest's own tmp_path is private."""
+    folder = Path(tempfile.mkdtemp(prefix="omscan-faults-"))
+    folder.chmod(0o777)
+    yield folder
+    for path, dirs, _ in os.walk(folder):
+        for name in dirs:
+            os.chmod(os.path.join(path, name), 0o755)
+    shutil.rmtree(folder)

@@ -7,13 +7,10 @@ import json
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import psycopg
-import pytest
 from click.testing import CliRunner
 
 from scanner.backends.base import Backend
@@ -22,32 +19,7 @@ from scanner.cli import cli
 from scanner.scan.distributed import WorkerOptions, WorkerSummary, run_worker
 from scanner.store import Store
 
-
-def omscan(*args: str) -> list[str]:
-    return [sys.executable, "-m", "scanner", *args]
-
-
-def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def wait_for(condition: Callable[[], object], seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
-@pytest.fixture(name="workers")
-def workers_fixture() -> Iterator[list[subprocess.Popen[str]]]:
-    """Worker processes started by the test; none outlives it."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
+from .helpers import query, wait_for
 
 
 def start_worker(
@@ -86,12 +58,12 @@ async def drain(
 
 
 def scan_status(url: str, scan_id: int) -> str:
-    return str(rows(url, f"SELECT status FROM scans WHERE id = {scan_id}")[0][0])
+    return str(query(url, f"SELECT status FROM scans WHERE id = {scan_id}")[0][0])
 
 
 def value(url: str, sql: str) -> Any:
     """The single value ``sql`` selects."""
-    ((found,),) = rows(url, sql)
+    ((found,),) = query(url, sql)
     return found
 
 
@@ -99,7 +71,7 @@ def held_by(url: str, host: str) -> list[int]:
     """Items the workers of ``host`` hold under a lease."""
     return [
         item
-        for (item,) in rows(
+        for (item,) in query(
             url,
             "SELECT w.id FROM work_items w JOIN workers k ON k.id = w.lease_owner"
             f" WHERE w.state = 'leased' AND k.host = '{host}' ORDER BY w.id",

@@ -5,6 +5,7 @@ for a condition instead of sleeping."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -20,7 +21,9 @@ from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
 from scanner.cli import cli
+from scanner.om import QueryResult
 from scanner.om.writer import ModelParams, build_om, spec_for, write_om
+from scanner.store import ResultItem
 
 TIMEOUT = 90  # seconds: an omscan process that outlives this has hung
 
@@ -155,3 +158,42 @@ def worker_pids() -> list[int]:
         if b"spawn_main" in cmdline:
             pids.append(pid)
     return pids
+
+
+def one_line_error(stderr: str) -> None:
+    assert stderr.startswith("omscan: "), stderr
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def unprivileged_python() -> tuple[list[str], dict[str, str]] | None:
+    """A command running this omscan as nobody: root reads every directory, so the fault
+    needs a process without privileges. This interpreter may live where nobody cannot
+    reach (under /root): then the system's Python of the same version, given our paths."""
+    import site
+
+    paths = os.pathsep.join([*site.getsitepackages(), str(Path(__file__).parents[1])])
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for python in (sys.executable, f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
+        if shutil.which("setpriv") is None or not os.path.exists(python):
+            continue
+        env = {**os.environ, "PYTHONPATH": paths}
+        probe = [*NOBODY, python, "-c", "import scanner.cli"]
+        if subprocess.run(probe, env=env, capture_output=True, check=False).returncode == 0:
+            return [*NOBODY, python], env
+    return None
+
+
+# --- results as a scan hands them to the store ------------------------------------
+
+ROOT = "/models/repo"
+
+
+def item(relpath: str, result: QueryResult, size: int = 100, inode: int = 1) -> ResultItem:
+    return ResultItem(ROOT, relpath, size, 1_000, inode, 7, result, "om", seconds=0.002)
+
+
+def ok(work: int, weight: int, **extra: object) -> QueryResult:
+    return QueryResult(ret=0, work_size=work, weight_size=weight, **extra)  # type: ignore[arg-type]

@@ -37,23 +37,23 @@ from .fleet import (
     enqueue,
     held_by,
     migrated,
-    omscan,
     pause_holding,
-    rows,
     scan_status,
     start_worker,
     value,
-    wait_for,
-    workers_fixture,  # noqa: F401 - the "workers" fixture
 )
-from .test_faults import (
-    Proxy,
-    _unprivileged_python,
+from .helpers import (
+    ROOT,
+    item,
+    many_models,
+    ok,
+    omscan_command,
     one_line_error,
-    public_dir,  # noqa: F401 - a fixture
+    query,
+    unprivileged_python,
+    wait_for,
 )
-from .test_scan_faults import many_models
-from .test_store import ROOT, item, ok
+from .tcp_proxy import Proxy
 
 Workers = list[subprocess.Popen[str]]
 LEASE = "4"  # seconds: short, so that leases run out within a test
@@ -65,14 +65,14 @@ def bigger_model() -> bytes:
 
 
 def results_of(url: str, scan_id: int) -> list[tuple[object, ...]]:
-    return rows(url, f"SELECT * FROM results WHERE scan_id = {scan_id} ORDER BY id")
+    return query(url, f"SELECT * FROM results WHERE scan_id = {scan_id} ORDER BY id")
 
 
 def counts_agree(url: str, scan_id: int) -> None:
     """The scan's recorded counts are those of its stored rows."""
     counts = json.loads(value(url, f"SELECT counts FROM scans WHERE id = {scan_id}"))
     stored = dict(
-        rows(url, f"SELECT status, count(*) FROM results WHERE scan_id = {scan_id} GROUP BY 1")
+        query(url, f"SELECT status, count(*) FROM results WHERE scan_id = {scan_id} GROUP BY 1")
     )
     assert counts["statuses"] == stored
     assert counts["files_seen"] == sum(stored.values())
@@ -109,7 +109,7 @@ def test_a_worker_paused_past_its_lease_changes_nothing_once_it_resumes(
     # The files A holds answers for change, one is deleted, and a local scan sees that.
     relpaths = [
         r
-        for (r,) in rows(
+        for (r,) in query(
             pg_url,
             f"SELECT relpath FROM work_items WHERE id IN ({','.join(map(str, held))}) ORDER BY id",
         )
@@ -118,11 +118,11 @@ def test_a_worker_paused_past_its_lease_changes_nothing_once_it_resumes(
         (root / relpath).write_bytes(bigger_model())
     (root / relpaths[0]).unlink()
     local = subprocess.run(
-        omscan("scan", str(root), "--db", pg_url, "--json"), capture_output=True, text=True
+        omscan_command("scan", str(root), "--db", pg_url, "--json"), capture_output=True, text=True
     )
     assert local.returncode == 0, local.stderr
     later = json.loads(local.stdout)["scan_id"]
-    files = rows(pg_url, "SELECT * FROM model_files ORDER BY id")
+    files = query(pg_url, "SELECT * FROM model_files ORDER BY id")
     assert (
         value(pg_url, f"SELECT removed_scan_id FROM model_files WHERE relpath = '{relpaths[0]}'")
         == later
@@ -146,7 +146,7 @@ def test_a_worker_paused_past_its_lease_changes_nothing_once_it_resumes(
     assert summary["files_done"] == done_by(pg_url, "paused")
 
     assert results_of(pg_url, scan_id) == completed  # not one row of the completed scan
-    assert rows(pg_url, "SELECT * FROM model_files ORDER BY id") == files  # nor a file
+    assert query(pg_url, "SELECT * FROM model_files ORDER BY id") == files  # nor a file
     counts_agree(pg_url, scan_id)
     assert scan_status(pg_url, scan_id) == "completed"
     report = CliRunner().invoke(cli, ["report", "--db", pg_url, "--format", "json"])
@@ -198,7 +198,9 @@ def test_an_old_distributed_scan_drained_after_a_newer_local_scan_changes_nothin
 
     def local_scan() -> int:
         done = subprocess.run(
-            omscan("scan", str(root), "--db", pg_url, "--json"), capture_output=True, text=True
+            omscan_command("scan", str(root), "--db", pg_url, "--json"),
+            capture_output=True,
+            text=True,
         )
         assert done.returncode == 0, done.stderr
         return int(json.loads(done.stdout)["scan_id"])
@@ -212,7 +214,7 @@ def test_an_old_distributed_scan_drained_after_a_newer_local_scan_changes_nothin
     (root / "d0" / "m0.om").unlink()
     (root / "d1" / "m1.om").write_bytes(bigger_model())
     newer = local_scan()
-    files = rows(pg_url, "SELECT * FROM model_files ORDER BY id")
+    files = query(pg_url, "SELECT * FROM model_files ORDER BY id")
     assert (
         value(pg_url, "SELECT removed_scan_id FROM model_files WHERE relpath = 'd0/m0.om'") == newer
     )
@@ -221,12 +223,12 @@ def test_an_old_distributed_scan_drained_after_a_newer_local_scan_changes_nothin
     _, err = worker.communicate(timeout=120)
     assert worker.returncode == 1, err  # the deleted file: `changed` for the old scan
     assert scan_status(pg_url, old) == "completed"
-    assert rows(
+    assert query(
         pg_url,
         f"SELECT f.relpath, r.status FROM results r JOIN model_files f ON f.id = r.file_id"
         f" WHERE r.scan_id = {old} AND r.status <> 'ok'",
     ) == [("d0/m0.om", "changed")]
-    assert rows(pg_url, "SELECT * FROM model_files ORDER BY id") == files  # removal, stat, scan
+    assert query(pg_url, "SELECT * FROM model_files ORDER BY id") == files  # removal, stat, scan
     report = CliRunner().invoke(cli, ["report", "--db", pg_url, "--format", "json"])
     assert report.exit_code == 0 and "d0/m0.om" not in report.output
     # The file changed after the old walk: the newer scan's answer is the latest.
@@ -237,11 +239,11 @@ def test_an_old_distributed_scan_drained_after_a_newer_local_scan_changes_nothin
 
 
 def test_a_file_one_host_cannot_open_is_answered_by_a_host_that_can(
-    public_dir: Path,  # noqa: F811 - the fixture
+    public_dir: Path,
     pg_url: str,
     workers: Workers,
 ) -> None:
-    runner = _unprivileged_python()
+    runner = unprivileged_python()
     if os.geteuid() != 0 or runner is None:
         pytest.skip("needs root and setpriv to run a worker as nobody")
     python, env = runner
@@ -268,7 +270,7 @@ def test_a_file_one_host_cannot_open_is_answered_by_a_host_that_can(
             and value(pg_url, "SELECT count(*) FROM work_items WHERE state = 'done'") == 29
         )
     )
-    assert rows(pg_url, "SELECT relpath, state FROM work_items WHERE state <> 'done'") == [
+    assert query(pg_url, "SELECT relpath, state FROM work_items WHERE state <> 'done'") == [
         ("d3/m3.om", "queued")  # handed back: a live host has not tried it
     ]
     able.send_signal(signal.SIGCONT)
@@ -277,15 +279,15 @@ def test_a_file_one_host_cannot_open_is_answered_by_a_host_that_can(
     summary = json.loads(out)
     assert (summary["files_done"], summary["files_handed_back"]) == (29, 1)
     wait_for(lambda: scan_status(pg_url, scan_id) == "completed")
-    assert rows(
+    assert query(
         pg_url,
         "SELECT w.relpath, w.status, k.host FROM work_items w JOIN workers k ON k.id = w.done_by"
         " WHERE w.relpath = 'd3/m3.om'",
     ) == [("d3/m3.om", "ok", "able")]
-    assert rows(pg_url, "SELECT host, error FROM work_misses") == [
+    assert query(pg_url, "SELECT host, error FROM work_misses") == [
         ("unable", "cannot read file: Permission denied")
     ]
-    assert rows(
+    assert query(
         pg_url, f"SELECT status, count(*) FROM results WHERE scan_id = {scan_id} GROUP BY 1"
     ) == [("ok", 30)]
 
@@ -375,7 +377,7 @@ def test_workers_refuse_paths_that_links_lead_out_of_the_root(
     worker = start_worker(workers, pg_url, "w", "--exit-when-idle")
     out, err = worker.communicate(timeout=120)
     assert worker.returncode == 1, err
-    refused = rows(
+    refused = query(
         pg_url,
         "SELECT f.relpath, r.status, r.error, r.bytes_read FROM results r"
         f" JOIN model_files f ON f.id = r.file_id WHERE r.scan_id = {scan_id}"
@@ -432,7 +434,7 @@ def test_a_worker_that_claims_its_own_expired_items_again_does_each_once(
             await WorkQueue(store).requeue_expired()
 
     anyio.run(requeue)
-    assert rows(pg_url, f"SELECT DISTINCT state, expired FROM work_items WHERE id IN ({ids})") == [
+    assert query(pg_url, f"SELECT DISTINCT state, expired FROM work_items WHERE id IN ({ids})") == [
         ("queued", 1)
     ]
     worker.send_signal(signal.SIGCONT)
@@ -451,7 +453,7 @@ def test_a_worker_that_claims_its_own_expired_items_again_does_each_once(
         == 3000
     )
     # One worker lost those leases once: counted once, not as many workers.
-    assert rows(
+    assert query(
         pg_url, "SELECT max(expired), count(*) FILTER (WHERE expired > 0) FROM work_items"
     ) == [(1, len(held))]
     assert value(pg_url, "SELECT count(DISTINCT worker_id) FROM work_expiries") == 1
@@ -482,7 +484,7 @@ def test_a_dead_host_does_not_keep_a_scan_waiting_for_it(
     _, err = live.communicate(timeout=120)
     assert live.returncode == 1, err  # a file recorded as `changed`
     assert scan_status(pg_url, scan_id) == "completed"
-    assert rows(pg_url, "SELECT status, error FROM latest_results WHERE status <> 'ok'") == [
+    assert query(pg_url, "SELECT status, error FROM latest_results WHERE status <> 'ok'") == [
         ("changed", "file gone since the walk (live: ENOENT: No such file or directory)")
     ]
     progress = status_json(pg_url)
@@ -500,7 +502,9 @@ def start_coordinator(tmp_path: Path, url: str) -> tuple[Path, subprocess.Popen[
     many_models(root, 200)
     inject = str(Path(__file__).parent / "stall_walk")
     env = {**os.environ, "PYTHONPATH": inject, "OMSCAN_STALL_DIR": os.path.realpath(root / "d7")}
-    command = omscan("scan", "--distributed", str(root), "--db", url, "--lease-seconds", "3")
+    command = omscan_command(
+        "scan", "--distributed", str(root), "--db", url, "--lease-seconds", "3"
+    )
     coordinator = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -533,7 +537,7 @@ def test_a_coordinator_paused_past_its_lease_stores_nothing_once_it_resumes(
     _, err = worker.communicate(timeout=60)
     assert worker.returncode == 0, err
     assert scan_status(pg_url, 1) == "interrupted"
-    before = [rows(pg_url, f"SELECT count(*) FROM {table}") for table in ("results", "work_items")]
+    before = [query(pg_url, f"SELECT count(*) FROM {table}") for table in ("results", "work_items")]
     (root / "d7.go").touch()
     coordinator.send_signal(signal.SIGCONT)
     _, err = coordinator.communicate(timeout=60)
@@ -542,7 +546,7 @@ def test_a_coordinator_paused_past_its_lease_stores_nothing_once_it_resumes(
     assert "scan 1 is interrupted: nothing more is stored for it" in err
     assert scan_status(pg_url, 1) == "interrupted"  # not overwritten by the coordinator
     assert [
-        rows(pg_url, f"SELECT count(*) FROM {table}") for table in ("results", "work_items")
+        query(pg_url, f"SELECT count(*) FROM {table}") for table in ("results", "work_items")
     ] == before
 
 
@@ -559,10 +563,10 @@ class Partition(Proxy):
         self.partitioned = True
         self.freeze()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, upstream: bool) -> None:
         if self.partitioned:
             self._frozen.add(source)
-        super()._pipe(source, sink)
+        super()._pipe(source, sink, upstream)
 
 
 @pytest.fixture
@@ -595,7 +599,7 @@ def test_a_frozen_database_link_stops_a_worker_within_its_lease_not_the_statemen
     _, err = rest.communicate(timeout=120)
     assert rest.returncode == 0, err
     assert scan_status(pg_url, scan_id) == "completed"
-    assert rows(
+    assert query(
         pg_url, f"SELECT count(*), count(DISTINCT file_id) FROM results WHERE scan_id = {scan_id}"
     ) == [(2000, 2000)]
     counts_agree(pg_url, scan_id)

@@ -9,15 +9,11 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import signal
 import socket
 import sqlite3
-import struct
 import subprocess
 import sys
-import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing, nullcontext, suppress
 from pathlib import Path
@@ -46,13 +42,16 @@ from .helpers import (
     many_models,
     omscan,
     omscan_command,
+    one_line_error,
     query,
     scan_statuses,
     start_omscan,
     stored,
+    unprivileged_python,
     wait_for,
     wait_for_results,
 )
+from .tcp_proxy import Proxy
 
 COUNT = 8000  # enough that a scan is still running when the fault lands
 WORK, WEIGHT = MANY_WORK, MANY_WEIGHT
@@ -92,11 +91,6 @@ def assert_consistent(url: str) -> None:
         f" AND weight_size = {WEIGHT} AND bytes_read > 0)",
     )
     assert wrong == []
-
-
-def one_line_error(stderr: str) -> None:
-    assert stderr.startswith("omscan: "), stderr
-    assert stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
 
 
 def snapshot(url: str) -> list[tuple[Any, ...]]:
@@ -144,94 +138,12 @@ def test_sigkill_mid_scan_loses_nothing_and_the_next_run_carries_it(
 # --- 2. PostgreSQL going away ----------------------------------------------------
 
 
-def _reset(sock: socket.socket) -> None:
-    """Close with a reset (linger 0), as a crashed server's kernel does."""
-    with suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.shutdown(socket.SHUT_RDWR)  # wakes the relay threads
-    sock.close()
-
-
-class Proxy:
-    """A TCP relay to PostgreSQL that can crash and come back on the same port: to
-    omscan, the server stops (every connection reset, new ones too) and returns. It
-    counts what it did, so a test can show that its fault landed."""
-
-    def __init__(self, target: tuple[str, int] = ("127.0.0.1", 5432)) -> None:
-        self.target = target
-        self.down = False
-        self.refused = 0  # connections attempted while down
-        self._sockets: list[socket.socket] = []
-        self._frozen: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(64)
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            if self.down:
-                self.refused += 1
-                _reset(client)
-                continue
-            try:
-                server = socket.create_connection(self.target)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._sockets += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
-        with suppress(OSError):
-            while data := source.recv(65536):
-                if source not in self._frozen:
-                    sink.sendall(data)
-        for sock in (source, sink):
-            with suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def freeze(self) -> int:
-        """Open connections stay open but carry nothing more, as when a server host
-        vanishes without a reset or a firewall drops the connection's state. Returns
-        how many connections were frozen."""
-        with self._lock:
-            self._frozen.update(self._sockets)
-            return len(self._sockets) // 2
-
-    def crash(self) -> int:
-        """Reset every open connection and every new one until ``restart``; returns how
-        many connections were open."""
-        self.down = True
-        with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:
-            _reset(sock)
-        return len(sockets) // 2
-
-    def restart(self) -> None:
-        self.down = False
-
-    def close(self) -> None:
-        with suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        self.crash()
-
-
 @pytest.fixture
 def proxy() -> Iterator[Proxy]:
     relay = Proxy()
+    relay.start()
     yield relay
-    relay.close()
+    relay.stop()
 
 
 def _scan_before(tmp_path: Path, url: str) -> list[tuple[Any, ...]]:
@@ -627,44 +539,12 @@ async def test_file_changed_while_read_is_recorded_never_mis_sized(
 
 # --- 5. a directory that cannot be read ------------------------------------------
 
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-
-
-def _unprivileged_python() -> tuple[list[str], dict[str, str]] | None:
-    """A command running this omscan as nobody: root reads every directory, so the fault
-    needs a process without privileges. This interpreter may live where nobody cannot
-    reach (under /root): then the system's Python of the same version, given our paths."""
-    import site
-
-    paths = os.pathsep.join([*site.getsitepackages(), str(Path(__file__).parents[1])])
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    for python in (sys.executable, f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
-        if shutil.which("setpriv") is None or not os.path.exists(python):
-            continue
-        env = {**os.environ, "PYTHONPATH": paths}
-        probe = [*NOBODY, python, "-c", "import scanner.cli"]
-        if subprocess.run(probe, env=env, capture_output=True, check=False).returncode == 0:
-            return [*NOBODY, python], env
-    return None
-
-
-@pytest.fixture
-def public_dir() -> Iterator[Path]:
-    """A directory nobody (uid 65534) can use: pytest's own tmp_path is private."""
-    folder = Path(tempfile.mkdtemp(prefix="omscan-faults-"))
-    folder.chmod(0o777)
-    yield folder
-    for path, dirs, _ in os.walk(folder):
-        for name in dirs:
-            os.chmod(os.path.join(path, name), 0o755)
-    shutil.rmtree(folder)
-
 
 def test_unreadable_directory_is_recorded_and_its_files_not_marked_removed(
     public_dir: Path,
 ) -> None:
     root, url = public_dir / "repo", f"sqlite:///{public_dir / 'omscan.db'}"
-    runner = _unprivileged_python() if os.geteuid() == 0 else ([sys.executable], dict(os.environ))
+    runner = unprivileged_python() if os.geteuid() == 0 else ([sys.executable], dict(os.environ))
     # Root reads every directory: the scans run as nobody, or where this checkout is out
     # of nobody's reach, as root with the directory denied at the system call.
     command, env = runner or ([sys.executable], dict(os.environ))

@@ -19,7 +19,7 @@ import pytest
 from scanner.store import StoreError, open_store
 from scanner.store.lock import scan_lock
 
-from .test_scan_faults import many_models
+from .helpers import many_models
 
 HOLDER = f"(pid {os.getpid()} on {socket.gethostname()})"
 

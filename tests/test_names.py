@@ -17,7 +17,7 @@ from scanner.cli import cli
 from scanner.demo import make_demo
 from scanner.store.names import disk_name, storable_text, stored_name
 
-from .test_distributed import drain
+from .fleet import drain
 
 
 def run(*args: str) -> tuple[int, str]:

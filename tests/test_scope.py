@@ -25,9 +25,8 @@ from scanner.scan.local import ScanOptions, plan_walk
 from scanner.scan.walk import Subtree
 from scanner.store import open_store
 
-from .test_distributed import drain
-from .test_faults import denying
-from .test_scan_faults import many_models
+from .fleet import drain
+from .helpers import denying, many_models
 
 Report = dict[tuple[str, str], dict[str, Any]]
 

@@ -10,20 +10,11 @@ from sqlalchemy import text
 from scanner.om import QueryResult, query_bytes
 from scanner.om.result import Inventory, TensorInfo
 from scanner.om.writer import ModelParams, build_om, many_submodels, spec_for
-from scanner.store import ResultItem, StoreError, open_store
+from scanner.store import StoreError, open_store
 from scanner.store.migrate import HEAD
 from scanner.store.urls import async_url
 
-ROOT = "/models/repo"
-
-
-def item(relpath: str, result: QueryResult, size: int = 100, inode: int = 1) -> ResultItem:
-    return ResultItem(ROOT, relpath, size, 1_000, inode, 7, result, "om", seconds=0.002)
-
-
-def ok(work: int, weight: int, **extra: object) -> QueryResult:
-    return QueryResult(ret=0, work_size=work, weight_size=weight, **extra)  # type: ignore[arg-type]
-
+from .helpers import ROOT, item, ok
 
 FAILED = QueryResult(ret=145000, error="bad magic")
 TIMEOUT = QueryResult(ret=None, fault="timeout", error="no answer in 5 s")
