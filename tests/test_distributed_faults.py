@@ -97,6 +97,8 @@ def test_a_worker_paused_past_its_lease_changes_nothing_once_it_resumes(
     many_models(root, 2000)  # enough to be still at work when paused
     scan_id = enqueue(pg_url, root)["scan_id"]
     paused = start_worker(workers, pg_url, "paused", "--lease-seconds", LEASE, "--claim", "40")
+    # Some files stored first, so that `status` lists A for this scan at the end.
+    wait_for(lambda: done_by(pg_url, "paused") > 0, what="worker A storing its first files")
     held = pause_holding(paused, pg_url, "paused")
 
     drainer = start_worker(workers, pg_url, "drainer", "--exit-when-idle")

@@ -3,7 +3,7 @@ so no other worker gets the file however long the query takes (PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -49,10 +49,10 @@ async def test_a_live_worker_keeps_its_claim_past_the_lease(tmp_path: Path, pg_u
     class Slow(OmBackend):
         """A query that lasts until the test says so (a model taking minutes)."""
 
-        async def query(self, entry: FileEntry, loaded: Loaded) -> Answer:
+        async def query_chunk(self, items: Sequence[tuple[FileEntry, Loaded]]) -> list[Answer]:
             querying.set()
             await release.wait()
-            return await super().query(entry, loaded)
+            return await super().query_chunk(items)
 
     async with open_store(pg_url) as store:
         await enqueue_scan(store, ScanOptions(roots=[str(tmp_path / "repo")]))

@@ -1,5 +1,5 @@
 """The work queue's bookkeeping (PostgreSQL): a worker leaving hands back only its own
-leases, a host stays live for twice the lease after its heartbeat, a scan is complete
+leases, a host stays live until its deadline (a lease after its heartbeat), a scan is complete
 only once its walk is over, and a drained scan's summary counts what was done."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from scanner.backends.om import OmBackend
 from scanner.scan.distributed import WorkerOptions, enqueue_scan, run_worker
 from scanner.scan.local import ScanOptions
 from scanner.store import Store, open_store
-from scanner.store.queue import Miss, WorkQueue
+from scanner.om import QueryResult
+from scanner.store import ResultItem
+from scanner.store.queue import FencedAnswer, WorkQueue
 
 from .helpers import many_models, write_model
 
@@ -44,7 +46,7 @@ async def test_a_worker_leaving_hands_back_its_own_leases_only(tmp_path: Path, p
 
 
 @pytest.mark.asyncio
-async def test_a_host_is_live_for_twice_the_lease_after_its_heartbeat(
+async def test_a_host_is_live_until_its_deadline_after_its_heartbeat(
     tmp_path: Path, pg_url: str
 ) -> None:
     many_models(tmp_path / "repo", 1)
@@ -65,8 +67,8 @@ async def test_a_host_is_live_for_twice_the_lease_after_its_heartbeat(
             while not await b_silent_for_a_second():
                 await anyio.sleep(0.05)
         (claim,) = await queue.claim(a, "a", 1)
-        # b's heartbeat is a second old, well within 2 x 30 s: b may still see the file.
-        assert await queue.missed("a", [Miss(claim, "ENOENT: gone")]) == []
+        # b's heartbeat is a second old, its deadline 29 s away: b may still see the file.
+        await queue.missed("a", [(claim.item_id, claim.token, "ENOENT: gone")])
         assert (await items(store))[claim.relpath] == ("queued", None)
 
 
@@ -80,12 +82,22 @@ async def test_a_scan_is_complete_only_once_its_walk_is_over(pg_url: str) -> Non
         await queue.enqueue(scan_id, [("/repo", "b.om")])
         worker = await queue.register("w", "om", [])
         claims = await queue.claim(worker, "w", 10)
-        await queue.done(worker, [(c.item_id, "ok") for c in claims])
-        assert await queue.complete_drained() == []  # drained, but the walk goes on
+        answers = [
+            FencedAnswer(
+                c.item_id,
+                c.token,
+                scan_id,
+                c.repository_id,
+                ResultItem(c.root, c.relpath, 1, 1, 1, 1, QueryResult(ret=0), "om"),
+            )
+            for c in claims
+        ]
+        assert await queue.store_answers(worker, answers) == {c.item_id for c in claims}
+        assert await queue.close_finished() == []  # drained, but the walk goes on
         (row,) = await store.fetch("SELECT files, enqueued FROM work_scans")
         assert (row["files"], row["enqueued"]) == (2, False)
         await queue.close_scan(scan_id, removed=0)
-        assert await queue.complete_drained() == [scan_id]
+        assert await queue.close_finished() == [scan_id]
 
 
 @pytest.mark.asyncio
