@@ -11,11 +11,10 @@ import anyio
 import pytest
 
 from scanner.backends.om import OmBackend
+from scanner.om import QueryResult
 from scanner.scan.distributed import WorkerOptions, enqueue_scan, run_worker
 from scanner.scan.local import ScanOptions
-from scanner.store import Store, open_store
-from scanner.om import QueryResult
-from scanner.store import ResultItem
+from scanner.store import ResultItem, Store, open_store
 from scanner.store.queue import FencedAnswer, WorkQueue
 
 from .helpers import many_models, write_model
