@@ -124,3 +124,34 @@ async def test_a_drained_scan_s_summary_counts_what_was_done(tmp_path: Path, pg_
     }
     assert (counts["files_failed"], counts["statuses"]) == (0, {"ok": 3})
     assert counts["bytes_read"] == read["bytes_read"] > 0  # only the file read this time
+
+
+@pytest.mark.asyncio
+async def test_storing_an_answer_again_under_the_same_claim_counts_it_stored_once(
+    pg_url: str,
+) -> None:
+    """A first try that committed but whose answer was lost (a timeout on COMMIT) is
+    tried again: the same claim's answer is stored once and counted stored, not late;
+    another worker's answer for the item stays late."""
+    async with open_store(pg_url) as store:
+        queue = WorkQueue(store)
+        scan_id = await store.start_scan(["/repo"], "host", "distributed", [], {})
+        await queue.open_scan(scan_id)
+        await queue.enqueue(scan_id, [("/repo", "a.om")])
+        worker = await queue.register("w", "om", [])
+        other = await queue.register("o", "om", [])
+        (claim,) = await queue.claim(worker, "w", 1)
+        answer = FencedAnswer(
+            claim.item_id,
+            claim.token,
+            scan_id,
+            claim.repository_id,
+            ResultItem(claim.root, claim.relpath, 1, 1, 1, 1, QueryResult(ret=0), "om"),
+        )
+        assert await queue.store_answers(worker, [answer]) == {claim.item_id}
+        assert await queue.store_answers(worker, [answer]) == {claim.item_id}  # the retry
+        assert await queue.store_answers(other, [answer]) == set()  # not its claim
+        rows = await store.fetch("SELECT count(*) AS n FROM results")
+        assert rows[0]["n"] == 1
+        (item,) = await store.fetch("SELECT state, done_by FROM work_items")
+        assert (item["state"], item["done_by"]) == ("done", worker)

@@ -110,8 +110,10 @@ _FENCE_AND_DONE = text(
         status = c.status, lease_owner = NULL, lease_expires_at = NULL
     FROM unnest(CAST(:items AS bigint[]), CAST(:tokens AS integer[]),
                 CAST(:statuses AS text[])) AS c(id, token, status), running
-    WHERE w.id = c.id AND w.attempts = c.token AND w.state <> 'done'
-      AND w.scan_id = running.id
+    WHERE w.id = c.id AND w.attempts = c.token AND w.scan_id = running.id
+      -- done already: by this very claim, when a first try committed but its answer was
+      -- lost (a timeout on COMMIT): storing again is idempotent, and counts it stored
+      AND (w.state <> 'done' OR w.done_by = :worker)
     RETURNING w.id
     """
 )
