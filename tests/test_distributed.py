@@ -110,7 +110,17 @@ def test_a_killed_worker_s_leased_work_is_finished_by_another(
         )
         return bool(done >= 100 and held > 0)
 
-    wait_for(holding_leases_after_some_work)
+    def frozen_holding_leases() -> bool:
+        """Stop the worker while it holds leases (it may be between two claims
+        when first seen, so look again once it cannot move)."""
+        wait_for(holding_leases_after_some_work)
+        doomed.send_signal(signal.SIGSTOP)
+        if holding_leases_after_some_work():
+            return True
+        doomed.send_signal(signal.SIGCONT)
+        return False
+
+    wait_for(frozen_holding_leases)
     doomed.kill()
     doomed.communicate()
     ((orphaned,),) = query(pg_url, "SELECT count(*) FROM work_items WHERE state = 'leased'")
