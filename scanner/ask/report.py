@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..core import NOT_FAILURES
 from ..store import Store
-from ..store.schema import NOT_FAILURES
 
 COLUMNS = [
     "repository",

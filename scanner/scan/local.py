@@ -16,10 +16,11 @@ import anyio
 
 from ..backends.base import Answer, Backend
 from ..concurrency import first_error
+from ..core import ModelFile, Status
 from ..store import PreviousFile, ResultItem, Store
 from ..store.lock import ScanLock, scan_lock
 from .pipeline import Outcome, PipelineOptions, Progress, Sink, WorkItem, run_pipeline
-from .walk import FileEntry, Matcher, Subtree, WalkOptions, classify, walk
+from .walk import Matcher, Subtree, WalkOptions, classify, walk
 
 WALK_BATCH = 512
 
@@ -64,7 +65,7 @@ class ScanSummary:
         }
 
 
-def is_unchanged(entry: FileEntry, previous: PreviousFile) -> bool:
+def is_unchanged(entry: ModelFile, previous: PreviousFile) -> bool:
     return previous.settled and (previous.size, previous.mtime_ns, previous.inode) == (
         entry.size,
         entry.mtime_ns,
@@ -137,7 +138,7 @@ class LocalSource:
     def repositories(self) -> list[str]:
         return sorted(self.present)
 
-    def _item(self, entry: FileEntry) -> WorkItem:
+    def _item(self, entry: ModelFile) -> WorkItem:
         present = self.present[entry.root]
         previous = self.previous.get(entry.root, {})
         if entry.directory:
@@ -276,7 +277,7 @@ def store_sink(store: Store, scan_id: int) -> Sink:
     return sink
 
 
-def result_item(entry: FileEntry, answer: Answer) -> ResultItem:
+def result_item(entry: ModelFile, answer: Answer) -> ResultItem:
     return ResultItem(
         root=entry.root,
         relpath=entry.relpath,
@@ -303,7 +304,7 @@ async def close_scan(store: Store, summary: ScanSummary) -> None:
     try:
         await store.finish_scan(summary.scan_id, summary.status, summary.to_dict())
     except Exception:
-        if summary.status != "failed":
+        if summary.status != Status.FAILED:
             raise
 
 

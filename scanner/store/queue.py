@@ -28,9 +28,10 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..core import NOT_FAILURES
 from .errors import StoreError
 from .names import disk_name, stored_name
-from .schema import NOT_FAILURES, results, scans, work_items, work_misses, work_scans, workers
+from .schema import results, scans, work_items, work_misses, work_scans, workers
 from .store import ResultItem, Store, lock_running
 from .urls import async_url, mask, resolve
 

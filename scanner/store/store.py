@@ -37,13 +37,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from ..core import SETTLED_STATUSES
 from ..om import Inventory, QueryResult
 from . import migrate
 from .dbfile import DatabaseFile, database_file
 from .errors import ScanClosed, StoreError
 from .names import disk_name, storable_text, stored_name
 from .schema import (
-    SETTLED_STATUSES,
     model_files,
     removals,
     repositories,
