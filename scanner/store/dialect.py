@@ -69,14 +69,36 @@ class ReadOnlyRunner(Protocol[R_co]):
     ) -> Awaitable[R_co]: ...
 
 
+# The kinds of value a URL parameter takes (or a tuple of the choices).
+TEXT, SECONDS, COUNT = "one value", "a number of seconds above 0", "a whole number"
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
 class Dialect(ABC):
     """One database omscan can keep its results in."""
 
     name: ClassVar[str]  # SQLAlchemy's backend name
+    schemes: ClassVar[tuple[str, ...]]  # the URL schemes that name it
+    driver: ClassVar[str]  # the SQLAlchemy async driver omscan opens it with
+    example: ClassVar[str]  # its URL, as error messages suggest it
+    # The URL parameters the driver takes, with the values it accepts: any other would
+    # reach the driver as an argument it rejects with a traceback.
+    parameters: ClassVar[dict[str, str | tuple[str, ...]]]
     # The database can hold a distributed scan's work queue (SKIP LOCKED, a shared clock).
     holds_queue: ClassVar[bool] = False
     # The SQL function giving where a text occurs in another (1-based, 0 if absent).
     position_function: ClassVar[str]
+    # ALTER TABLE cannot change columns and constraints: migrations copy the table instead
+    # (Alembic's batch mode).
+    alters_by_copy: ClassVar[bool] = False
+
+    def driver_url(self, url: URL) -> URL:
+        """``url`` (its parameters checked) as ``driver`` takes it."""
+        return url.set(drivername=self.driver)
+
+    def in_memory(self, url: URL) -> bool:
+        """The database lives in this process only, gone when it exits."""
+        return False
 
     def database_file(self, url: URL, display: str) -> str | None:
         """The file holding the database, checked usable; None for a server."""
@@ -134,11 +156,18 @@ class Dialect(ABC):
 
 class SQLiteDialect(Dialect):
     name = "sqlite"
+    schemes = ("sqlite", "sqlite+aiosqlite")
+    driver = "sqlite+aiosqlite"
+    example = "sqlite:///PATH"
+    parameters: ClassVar[dict[str, str | tuple[str, ...]]] = {"timeout": SECONDS}
     position_function = "instr"
-    MEMORY = (None, "", ":memory:")
+    alters_by_copy = True
+
+    def in_memory(self, url: URL) -> bool:
+        return url.database in (None, "", ":memory:")
 
     def database_file(self, url: URL, display: str) -> str | None:
-        if url.database in self.MEMORY:
+        if self.in_memory(url):
             return None
         assert url.database is not None
         folder = os.path.dirname(os.path.abspath(url.database))
@@ -195,7 +224,7 @@ class SQLiteDialect(Dialect):
     async def run_read_only(
         self, url: URL, display: str, time_limit: float, runner: ReadOnlyRunner[R]
     ) -> R:
-        if url.database in self.MEMORY:
+        if self.in_memory(url):
             raise StoreError("omscan sql needs a database file")
         assert url.database is not None
         return await runner.sqlite(_read_only_file(url.database), url.database)
@@ -248,6 +277,30 @@ def _refuse_hard_links(file: str, display: str) -> None:
 
 class PostgreSQLDialect(Dialect):
     name = "postgresql"
+    schemes = ("postgresql", "postgres", "postgresql+asyncpg")
+    driver = "postgresql+asyncpg"
+    example = "postgresql://…"
+    parameters: ClassVar[dict[str, str | tuple[str, ...]]] = {
+        "host": TEXT,
+        "port": COUNT,
+        "user": TEXT,
+        "password": TEXT,
+        "passfile": TEXT,
+        "ssl": SSL_MODES,
+        "sslmode": SSL_MODES,  # libpq's spelling, turned into ssl
+        "command_timeout": SECONDS,
+        "target_session_attrs": (
+            "any",
+            "primary",
+            "standby",
+            "prefer-standby",
+            "read-write",
+            "read-only",
+        ),
+        "krbsrvname": TEXT,
+        "gsslib": ("gssapi", "sspi"),
+        "prepared_statement_cache_size": COUNT,
+    }
     holds_queue = True
     position_function = "strpos"
     CONNECT_TIMEOUT = 10.0
@@ -259,6 +312,14 @@ class PostgreSQLDialect(Dialect):
     # connection is taken for dead (the server itself stops the statement at the limit).
     SILENCE_MARGIN = 10.0
     MIGRATE_KEY = lock.ADVISORY_KEY + 1  # the advisory lock held while migrating
+
+    def driver_url(self, url: URL) -> URL:
+        """libpq's ``?sslmode=`` is what people paste; asyncpg spells it ``?ssl=``."""
+        url = super().driver_url(url)
+        if "sslmode" in url.query:
+            mode = url.query["sslmode"]
+            url = url.difference_update_query(["sslmode"]).update_query_dict({"ssl": mode})
+        return url
 
     def connect_args(
         self,
@@ -334,10 +395,11 @@ DIALECTS: tuple[Dialect, ...] = (SQLiteDialect(), PostgreSQLDialect())
 
 
 def dialect_for(url_or_name: URL | str) -> Dialect:
-    """The dialect of a database URL, or of a backend name (``sqlite``, ``postgresql``)."""
-    name = url_or_name.get_backend_name() if isinstance(url_or_name, URL) else url_or_name
+    """The dialect of a database URL, or of a backend name or URL scheme (``sqlite``,
+    ``postgres`` …); StoreError for a database omscan does not know."""
+    name = url_or_name.drivername if isinstance(url_or_name, URL) else url_or_name
     for dialect in DIALECTS:
-        if dialect.name == name:
+        if name == dialect.name or name in dialect.schemes:
             return dialect
-    known = ", ".join(d.name for d in DIALECTS)
-    raise StoreError(f"unsupported database {name!r}: omscan knows {known}")
+    known = " or ".join(d.example for d in DIALECTS)
+    raise StoreError(f"unsupported database {name!r}: use {known}")
