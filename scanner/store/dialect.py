@@ -227,12 +227,12 @@ class SQLiteDialect(Dialect):
         if self.in_memory(url):
             raise StoreError("omscan sql needs a database file")
         assert url.database is not None
-        return await runner.sqlite(_read_only_file(url.database), url.database)
+        return await runner.sqlite(sqlite_read_only(url.database), url.database)
 
 
 @contextmanager
-def _read_only_file(path: str) -> Iterator[sqlite3.Connection]:
-    """The database file, opened so that SQLite refuses to write it."""
+def sqlite_read_only(path: str) -> Iterator[sqlite3.Connection]:
+    """The SQLite database file, opened so that SQLite refuses to write it."""
     try:
         conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=30)
     except sqlite3.Error as exc:
