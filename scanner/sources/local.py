@@ -28,7 +28,7 @@ CHUNK = 256 << 20  # bytes per read call: aiofiles pays a thread hop per call
 WALK_BATCH = 512
 
 
-def changed_since_listing(record: ModelFile, info: os.stat_result) -> str | None:
+def _changed_since_listing(record: ModelFile, info: os.stat_result) -> str | None:
     """Why the file on disk is no longer the one listed, or None."""
     if info.st_ino != record.inode:
         return "file replaced while being read"
@@ -45,7 +45,7 @@ def _changed(record: ModelFile) -> str | None:
         info = os.stat(record.path)
     except OSError as exc:
         return f"file gone while being read: {exc.strerror}"
-    return changed_since_listing(record, info)
+    return _changed_since_listing(record, info)
 
 
 class LocalModel(FileSource):
@@ -118,7 +118,7 @@ class LocalFiles:
                 info = os.fstat(handle.fileno())
         except OSError as exc:
             raise ReadFailed(f"cannot read file: {exc.strerror}", Status.UNREADABLE) from None
-        reason = changed_since_listing(record, info)
+        reason = _changed_since_listing(record, info)
         if reason is not None:
             raise ReadFailed(reason)
 
