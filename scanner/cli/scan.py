@@ -17,7 +17,8 @@ from ..backends.acl import BackendError
 from ..backends.select import open_backend
 from ..scan.local import ScanOptions, ScanSummary, run_scan
 from ..scan.pipeline import PipelineOptions, Progress
-from ..scan.walk import WalkOptions, check_glob
+from ..sources.local import LocalFiles
+from ..sources.walk import WalkOptions, check_glob
 from ..store import StoreError, open_store
 from ..units import human_bytes
 from .exits import EXIT_FAILED, EXIT_NOT_RUN, EXIT_OK
@@ -158,7 +159,10 @@ def scan(
     async def main() -> ScanSummary:
         async with (
             open_store(db) as store,
-            open_backend(backend, device_ids, timeout, verify) as (chosen, used_devices),
+            open_backend(LocalFiles(), backend, device_ids, timeout, verify) as (
+                chosen,
+                used_devices,
+            ),
         ):
             beside = [partial(show_progress, progress, console)] if console.is_terminal else []
             summary = await until_signalled(
