@@ -69,13 +69,13 @@ async def test_removals_written_at_0002_are_carried_up_and_down(db_url: str) -> 
     from scanner.om import QueryResult
 
     def item(relpath: str) -> ResultItem:
-        return ResultItem("/models", relpath, 1, 1, 1, 1, QueryResult(ret=0), "om")
+        return ResultItem("/models", relpath, 1, 1, 1, 1, "1:1:1", QueryResult(ret=0), "om")
 
-    async with open_store(db_url, migrate_schema=False) as store:
-        await store.upgrade("0002")
+    async with open_store(db_url) as store:  # today's writes, taken down to 0002
         first = await store.start_scan(["/models"], "host", "om", [], {})
         await store.write_results(first, [item("a.om"), item("b.om")])
         second = await store.start_scan(["/models"], "host", "om", [], {})
+        await store.downgrade("0002")
         async with store.transaction() as conn:  # as the scan of 0002 recorded a removal
             await conn.execute(
                 text("UPDATE model_files SET removed_scan_id = :s WHERE relpath = 'b.om'"),

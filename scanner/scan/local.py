@@ -66,11 +66,7 @@ class ScanSummary:
 
 
 def is_unchanged(entry: ModelFile, previous: PreviousFile) -> bool:
-    return previous.settled and (previous.size, previous.mtime_ns, previous.inode) == (
-        entry.size,
-        entry.mtime_ns,
-        entry.inode,
-    )
+    return previous.settled and (previous.size, previous.version) == (entry.size, entry.version)
 
 
 def _within(path: str, folder: str) -> bool:
@@ -285,6 +281,7 @@ def result_item(entry: ModelFile, answer: Answer) -> ResultItem:
         mtime_ns=entry.mtime_ns,
         inode=entry.inode,
         fs_device=entry.device,
+        version=entry.version,
         result=answer.result,
         backend=answer.backend,
         npu_device=answer.device,
