@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any
+
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import text
+from sqlalchemy import Connection, inspect, text
 
+from scanner.backends.om import OmBackend
 from scanner.cli import cli
-from scanner.store import ResultItem, StoreError, open_store
+from scanner.scan.local import ScanOptions, ScanSummary, run_scan
+from scanner.store import ResultItem, Store, StoreError, open_store
 from scanner.store.migrate import head_revision
+
+from .helpers import write_model
 
 TABLES = "SELECT COUNT(*) AS n FROM latest_results"
 
@@ -96,3 +104,88 @@ async def test_removals_written_at_0002_are_carried_up_and_down(db_url: str) -> 
             await store.fetch(removals)
         await store.upgrade()
         assert await store.fetch(removals) == [{"relpath": "b.om", "scan_id": second}]
+
+
+def _structure(connection: Connection) -> dict[str, Any]:
+    """What a migration decides about each table: columns and whether they take NULL,
+    indexes, unique constraints, foreign keys; and the views."""
+    inspector = inspect(connection)
+    tables: dict[str, Any] = {}
+    for table in inspector.get_table_names():
+        tables[table] = (
+            {c["name"]: c["nullable"] for c in inspector.get_columns(table)},
+            sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table)),
+            sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)),
+            sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"])
+                for f in inspector.get_foreign_keys(table)
+            ),
+        )
+    return {"tables": tables, "views": sorted(inspector.get_view_names())}
+
+
+async def _tables(store: Store) -> dict[str, list[dict[str, Any]]]:
+    queries = {
+        "model_files": "SELECT * FROM model_files ORDER BY id",
+        "results": "SELECT * FROM results ORDER BY id",
+        "removals": "SELECT * FROM removals ORDER BY file_id, scan_id",
+    }
+    return {table: await store.fetch(sql) for table, sql in queries.items()}
+
+
+@pytest.mark.asyncio
+async def test_scans_at_0004_upgrade_and_the_next_scan_carries_every_unchanged_file(
+    tmp_path: Path, db_url: str
+) -> None:
+    """0005_identity: a database at 0004 holding real scans (a carried scan, a failed
+    file, a removal) gets version tokens built from its stat columns, the very tokens a
+    scan computes, so the next scan reads again only the file touched meanwhile. Down
+    and up again, every row comes back as it was, and the tables as a new database has
+    them."""
+    root = tmp_path / "repo"
+    for name in ("a.om", "b.om", "sub/c.om", "gone.om"):
+        write_model(root / name, 1000, 10)
+    (root / "broken.om").write_bytes(b"not a model at all")
+
+    async def scan() -> ScanSummary:
+        async with open_store(db_url) as store:
+            return await run_scan(store, OmBackend(), ScanOptions(roots=[str(root)]))
+
+    await scan()
+    (root / "gone.om").unlink()
+    assert (await scan()).progress.carried == 4
+    async with open_store(db_url) as store:
+        tables = await _tables(store)
+        async with store.transaction() as conn:
+            new = await conn.run_sync(_structure)
+        await store.downgrade("0004_fencing")
+        async with store.transaction() as conn:
+            old = await conn.run_sync(_structure)
+        await store.upgrade()
+        assert await _tables(store) == tables
+        async with store.transaction() as conn:
+            assert await conn.run_sync(_structure) == new
+    files, stat = old["tables"]["model_files"][0], new["tables"]["model_files"][0]
+    assert "version" not in files and not files["inode"] and stat["inode"]
+    assert "file_version" not in old["tables"]["results"][0]
+    tokens = {f["relpath"]: f["version"] for f in tables["model_files"]}
+    info = (root / "b.om").stat()
+    assert tokens["b.om"] == f"{info.st_dev}:{info.st_ino}:{info.st_mtime_ns}"
+    assert len(tables["removals"]) == 1
+
+    touched = root / "a.om"
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 1))
+    summary = await scan()
+    assert (summary.progress.queried, summary.progress.carried) == (1, 3)
+    async with open_store(db_url) as store:
+        carried = await store.fetch(
+            "SELECT f.relpath, r.carried FROM results r JOIN model_files f ON f.id = r.file_id"
+            " WHERE r.scan_id = :scan ORDER BY f.relpath",
+            scan=summary.scan_id,
+        )
+    assert [(row["relpath"], bool(row["carried"])) for row in carried] == [
+        ("a.om", False),
+        ("b.om", True),
+        ("broken.om", True),
+        ("sub/c.om", True),
+    ]
