@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from scanner.cli import cli
 from scanner.scan.local import ScanOptions, ScanSummary, run_scan
 from scanner.store import ResultItem, Store, StoreError, open_store
 from scanner.store.migrate import head_revision
+from scanner.store.schema import model_files, results
 
 from .helpers import write_model
 
@@ -106,7 +108,12 @@ async def test_removals_written_at_0002_are_carried_up_and_down(db_url: str) -> 
         assert await store.fetch(removals) == [{"relpath": "b.om", "scan_id": second}]
 
 
-def _structure(connection: Connection) -> dict[str, Any]:
+async def _structure(store: Store) -> dict[str, Any]:
+    async with store.transaction() as conn:
+        return await conn.run_sync(_inspect)
+
+
+def _inspect(connection: Connection) -> dict[str, Any]:
     """What a migration decides about each table: columns and whether they take NULL,
     indexes, unique constraints, foreign keys; and the views."""
     inspector = inspect(connection)
@@ -139,9 +146,9 @@ async def test_scans_at_0004_upgrade_and_the_next_scan_carries_every_unchanged_f
 ) -> None:
     """0005_identity: a database at 0004 holding real scans (a carried scan, a failed
     file, a removal) gets version tokens built from its stat columns, the very tokens a
-    scan computes, so the next scan reads again only the file touched meanwhile. Down
-    and up again, every row comes back as it was, and the tables as a new database has
-    them."""
+    scan computes, so the next scan reads again only the file touched meanwhile. The
+    tables are those of 0004 with the tokens added and the stat columns nullable (as
+    ``schema.py`` has them); down and up again, every row and table is as it was."""
     root = tmp_path / "repo"
     for name in ("a.om", "b.om", "sub/c.om", "gone.om"):
         write_model(root / name, 1000, 10)
@@ -151,23 +158,30 @@ async def test_scans_at_0004_upgrade_and_the_next_scan_carries_every_unchanged_f
         async with open_store(db_url) as store:
             return await run_scan(store, OmBackend(), ScanOptions(roots=[str(root)]))
 
+    async with open_store(db_url, migrate_schema=False) as store:
+        await store.upgrade("0004_fencing")
+        at_0004 = await _structure(store)
     await scan()
     (root / "gone.om").unlink()
     assert (await scan()).progress.carried == 4
     async with open_store(db_url) as store:
         tables = await _tables(store)
-        async with store.transaction() as conn:
-            new = await conn.run_sync(_structure)
+        at_head = await _structure(store)
         await store.downgrade("0004_fencing")
-        async with store.transaction() as conn:
-            old = await conn.run_sync(_structure)
+        assert await _structure(store) == at_0004
         await store.upgrade()
         assert await _tables(store) == tables
-        async with store.transaction() as conn:
-            assert await conn.run_sync(_structure) == new
-    files, stat = old["tables"]["model_files"][0], new["tables"]["model_files"][0]
-    assert "version" not in files and not files["inode"] and stat["inode"]
-    assert "file_version" not in old["tables"]["results"][0]
+        assert await _structure(store) == at_head
+    # The tokens come, the stat columns take NULL; nothing else changes (keys, indexes).
+    expected = copy.deepcopy(at_0004)
+    for table, token, stat in (
+        (model_files, "version", ("mtime_ns", "inode", "fs_device")),
+        (results, "file_version", ("file_mtime_ns", "file_inode")),
+    ):
+        columns = expected["tables"][table.name][0]
+        columns |= {token: False} | dict.fromkeys(stat, True)
+        assert columns == {column.name: column.nullable for column in table.columns}
+    assert at_head == expected
     tokens = {f["relpath"]: f["version"] for f in tables["model_files"]}
     info = (root / "b.om").stat()
     assert tokens["b.om"] == f"{info.st_dev}:{info.st_ino}:{info.st_mtime_ns}"
