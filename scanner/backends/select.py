@@ -9,19 +9,30 @@ from ..core.source import ModelReader
 from .acl import AclBackend, BackendError, acl_available, detect_devices
 from .base import Backend
 from .om import OmBackend
+from .om_processes import OmProcessBackend
 from .verify import VerifyingBackend
 
 
 @asynccontextmanager
 async def open_backend(
-    reader: ModelReader, name: str, devices: Sequence[int] | None, timeout: float, verify: bool
+    reader: ModelReader,
+    name: str,
+    devices: Sequence[int] | None,
+    timeout: float,
+    verify: bool,
+    jobs: int = 1,
 ) -> AsyncIterator[tuple[Backend, list[int]]]:
     """Yield the backend, reading models through ``reader``, and the devices it uses
-    (none for ``om``)."""
+    (none for ``om``). ``jobs`` > 1 runs our reader in that many processes (``reader``
+    must then be picklable)."""
     if name == "om" or (name == "auto" and not acl_available()):
         if verify:
             raise BackendError("--verify compares the acl backend with our reader: it needs acl")
-        yield OmBackend(reader, timeout), []
+        if jobs == 1:
+            yield OmBackend(reader, timeout), []
+            return
+        async with OmProcessBackend(reader, timeout, jobs) as backend:
+            yield backend, []
         return
     async with open_acl(reader, devices, timeout) as (backend, used):
         yield (VerifyingBackend(backend, reader, timeout) if verify else backend), used

@@ -126,6 +126,7 @@ def scan(
     backend: str,
     devices: str | None,
     timeout: float,
+    jobs: int,
     verify: bool,
     full: bool,
     include: Sequence[str],
@@ -159,7 +160,7 @@ def scan(
     async def main() -> ScanSummary:
         async with (
             open_store(db) as store,
-            open_backend(LocalFiles(), backend, device_ids, timeout, verify) as (
+            open_backend(LocalFiles(), backend, device_ids, timeout, verify, jobs) as (
                 chosen,
                 used_devices,
             ),

@@ -55,6 +55,7 @@ def worker(
     backend: str,
     devices: str | None,
     timeout: float,
+    jobs: int,
     host: str | None,
     lease_seconds: float,
     claim_size: int,
@@ -80,7 +81,9 @@ def worker(
         require_postgresql(db)
         async with (
             open_leased_store(db, lease_seconds) as store,
-            open_backend(LocalFiles(), backend, parse_devices(devices), timeout, verify=False) as (
+            open_backend(
+                LocalFiles(), backend, parse_devices(devices), timeout, verify=False, jobs=jobs
+            ) as (
                 chosen,
                 used,
             ),

@@ -1,0 +1,168 @@
+"""The om backend on every core: chunks of models answered in worker processes.
+
+Our reader is pure Python, so more threads only contend for the GIL; ``--jobs N`` gives
+it N processes instead. Each process is started once with the reader and the time limit
+(its initializer), then answers chunks of records, sending one answer per model as it is
+done. The parent waits for those answers in a thread that also watches the scan's
+cancellation and each model's time: a process that dies takes only the model it was
+answering (``worker_crashed``), one that stops answering past ``--timeout`` plus a grace
+is killed (its model ``timeout``); either way a fresh process answers the rest of the
+chunk, so results are those of one process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from types import TracebackType
+
+import anyio
+import anyio.from_thread
+
+from ..core import ModelFile, Status
+from ..core.source import ModelReader
+from ..om.deadline import Deadline
+from ..om.result import QueryResult
+from . import om
+from .base import Answer, Loaded
+
+POLL = 0.05  # seconds between checks of cancellation and the time limit while waiting
+GRACE = 5.0  # past --timeout, seconds a process may take to notice it before it is killed
+
+
+def default_jobs() -> int:
+    """The cores this process may run on (its affinity, not the machine's count)."""
+    return len(os.sched_getaffinity(0))
+
+
+def _serve(conn: Connection, reader: ModelReader, timeout: float | None) -> None:
+    """A worker process: chunks of records in, one (result, seconds) per model out,
+    until the parent closes the pipe. Ctrl-C reaches the whole process group: the
+    parent decides what stops, and kills us if it must."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            chunk: list[ModelFile] = conn.recv()
+        except (EOFError, OSError):
+            return
+        for entry in chunk:
+            conn.send(om.answer_entry(entry, reader, Deadline(timeout)))
+
+
+class _Process:
+    """One worker process and our end of its pipe."""
+
+    def __init__(self, reader: ModelReader, timeout: float | None) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
+        self.conn, theirs = context.Pipe()
+        self.process: BaseProcess = context.Process(
+            target=_serve, args=(theirs, reader, timeout), daemon=True, name="omscan-reader"
+        )
+        self.process.start()
+        theirs.close()
+
+    def stop(self) -> None:
+        """End the process at once: it holds nothing that needs a clean exit."""
+        self.conn.close()
+        self.process.kill()
+        self.process.join()
+        self.process.close()
+
+
+class OmProcessBackend:
+    """The om backend over ``jobs`` worker processes: one query slot per process."""
+
+    name = "om"
+    chunk = 64
+
+    def __init__(
+        self, reader: ModelReader, timeout: float | None, jobs: int, grace: float = GRACE
+    ) -> None:
+        self.reader = reader
+        self.timeout = timeout
+        self.query_slots = jobs
+        self.grace = grace
+        self._idle: list[_Process] = []
+
+    async def __aenter__(self) -> OmProcessBackend:
+        # Started now, so that they import while the walk and the store begin.
+        self._idle = [_Process(self.reader, self.timeout) for _ in range(self.query_slots)]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        idle, self._idle = self._idle, []
+        for process in idle:
+            process.stop()
+
+    def memory_cost(self, entry: ModelFile) -> int:
+        return 0
+
+    async def load(self, entry: ModelFile) -> Loaded | Answer:
+        return om.NOTHING
+
+    async def query(self, entry: ModelFile, loaded: Loaded) -> Answer:
+        (answer,) = await self.query_chunk([(entry, loaded)])
+        return answer
+
+    async def query_chunk(self, items: Sequence[tuple[ModelFile, Loaded]]) -> list[Answer]:
+        entries = [entry for entry, _ in items]
+        return await anyio.to_thread.run_sync(self._answer_all, entries)
+
+    def _answer_all(self, entries: list[ModelFile]) -> list[Answer]:
+        """In a thread: the chunk through one process, replaced whenever it dies or
+        hangs, the rest of the chunk sent to its replacement."""
+        process = self._idle.pop() if self._idle else _Process(self.reader, self.timeout)
+        answers: list[Answer] = []
+        try:
+            while len(answers) < len(entries):
+                process.conn.send(entries[len(answers) :])
+                lost = self._collect(process, entries, answers)
+                if lost is not None:
+                    answers.append(Answer(lost, self.name, None, 0.0))
+                    process.stop()
+                    process = _Process(self.reader, self.timeout)
+        except BaseException:
+            process.stop()  # cancelled mid-chunk: what it is doing is nobody's business now
+            raise
+        self._idle.append(process)
+        return answers
+
+    def _collect(
+        self, process: _Process, entries: list[ModelFile], answers: list[Answer]
+    ) -> QueryResult | None:
+        """Receive answers until the chunk is done (None), or the result of the model the
+        process was answering when it died or hung."""
+        limit = None if self.timeout is None else self.timeout + self.grace
+        while len(answers) < len(entries):
+            started = time.monotonic()
+            while not process.conn.poll(POLL):
+                anyio.from_thread.check_cancelled()
+                if not process.process.is_alive():
+                    break
+                if limit is not None and time.monotonic() - started > limit:
+                    return QueryResult(
+                        ret=None,
+                        fault=Status.TIMEOUT,
+                        error=f"no answer within {self.timeout:g} s (reader process killed)",
+                    )
+            try:
+                result, seconds = process.conn.recv()
+            except (EOFError, OSError):
+                code = process.process.exitcode
+                return QueryResult(
+                    ret=None,
+                    fault=Status.WORKER_CRASHED,
+                    error=f"reader process died (exit code {code})",
+                )
+            answers.append(Answer(result, self.name, None, seconds))
+        return None
