@@ -158,6 +158,7 @@ class OmProcessBackend:
             try:
                 result, seconds = process.conn.recv()
             except (EOFError, OSError):
+                process.process.join(1.0)  # its pipe closes as it dies: the code comes soon
                 code = process.process.exitcode
                 return QueryResult(
                     ret=None,
