@@ -90,8 +90,7 @@ class OmProcessBackend:
         self._idle: list[_Process] = []
 
     async def __aenter__(self) -> OmProcessBackend:
-        # Started now, so that they import while the walk and the store begin.
-        self._idle = [_Process(self.reader, self.timeout) for _ in range(self.query_slots)]
+        # Processes start with the first chunks: a scan with nothing to read starts none.
         return self
 
     async def __aexit__(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from functools import partial
 from typing import Any
 
 import anyio
 import click
-from rich.console import Console
 
 from ..ask.metrics import MetricsError, write_scan_metrics
 from ..backends.acl import BackendError
@@ -32,7 +31,6 @@ from .options import (
     until_signalled,
 )
 from .output import emit, output_options
-from .progress import show_progress
 
 
 def _globs(_ctx: click.Context, _param: click.Parameter, globs: Sequence[str]) -> Sequence[str]:
@@ -154,7 +152,6 @@ def scan(
             raise click.UsageError("--metrics-file is for local scans: workers do the querying")
         _queue_scan(db, options, lease_seconds, fmt)
     device_ids = parse_devices(devices)
-    console = Console(stderr=True)
     progress = Progress()
 
     async def main() -> ScanSummary:
@@ -165,7 +162,7 @@ def scan(
                 used_devices,
             ),
         ):
-            beside = [partial(show_progress, progress, console)] if console.is_terminal else []
+            beside = _progress_display(progress)
             summary = await until_signalled(
                 lambda stop: run_scan(
                     store, chosen, options, devices=used_devices, progress=progress, stop=stop
@@ -185,6 +182,19 @@ def scan(
     if summary.status != "completed":
         sys.exit(EXIT_NOT_RUN)
     sys.exit(EXIT_FAILED if summary.failed else EXIT_OK)
+
+
+def _progress_display(progress: Progress) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+    """The live progress line, on a terminal only: rich is not imported by a nightly job
+    whose stderr is a log."""
+    if not (sys.stderr.isatty() or {"FORCE_TERMINAL", "TTY_COMPATIBLE"} & set(os.environ)):
+        return []
+    from rich.console import Console
+
+    from .progress import show_progress
+
+    console = Console(stderr=True)
+    return [partial(show_progress, progress, console)] if console.is_terminal else []
 
 
 def _emit_summary(fmt: str, data: dict[str, Any], people: str) -> None:
