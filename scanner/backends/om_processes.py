@@ -8,6 +8,10 @@ cancellation and each model's time: a process that dies takes only the model it 
 answering (``worker_crashed``), one that stops answering past ``--timeout`` plus a grace
 is killed (its model ``timeout``); either way a fresh process answers the rest of the
 chunk, so results are those of one process.
+
+The processes are spawned (never forked from a threaded parent): like any use of
+multiprocessing, a script that scans with ``jobs`` > 1 keeps its work under
+``if __name__ == "__main__"``.
 """
 
 from __future__ import annotations
@@ -71,7 +75,6 @@ class _Process:
         self.conn.close()
         self.process.kill()
         self.process.join()
-        self.process.close()
 
 
 class OmProcessBackend:
