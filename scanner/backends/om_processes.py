@@ -2,12 +2,12 @@
 
 Our reader is pure Python, so more threads only contend for the GIL; ``--jobs N`` gives
 it N processes instead. Each process is started once with the reader and the time limit
-(its initializer), then answers chunks of records, sending one answer per model as it is
-done. The parent waits for those answers in a thread that also watches the scan's
-cancellation and each model's time: a process that dies takes only the model it was
-answering (``worker_crashed``), one that stops answering past ``--timeout`` plus a grace
-is killed (its model ``timeout``); either way a fresh process answers the rest of the
-chunk, so results are those of one process.
+(its initializer), then answers chunks of records, the chunk's answers in one message,
+and says in shared memory which model it is on. The parent waits in a thread that also
+watches the scan's cancellation and each model's time: a process that dies costs only the
+model it was answering (``worker_crashed``), one that stops answering past ``--timeout``
+plus a grace is killed (its model ``timeout``); either way a fresh process answers the
+rest of the chunk, so results are those of one process.
 
 The processes are spawned (never forked from a threaded parent): like any use of
 multiprocessing, a script that scans with ``jobs`` > 1 keeps its work under
@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from multiprocessing.sharedctypes import Synchronized
 from types import TracebackType
 
 import anyio
@@ -44,9 +45,13 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def _serve(conn: Connection, reader: ModelReader, timeout: float | None) -> None:
-    """A worker process: chunks of records in, one (result, seconds) per model out,
-    until the parent closes the pipe. Ctrl-C reaches the whole process group: the
+def _serve(
+    conn: Connection, current: Synchronized[int], reader: ModelReader, timeout: float | None
+) -> None:
+    """A worker process: chunks of records in, their (result, seconds) out in one message
+    (one wake-up of the parent per chunk, not per model), until the parent closes the
+    pipe. ``current`` says which model of the chunk it is answering, for the parent to
+    know whom a death or a hang costs. Ctrl-C reaches the whole process group: the
     parent decides what stops, and kills us if it must."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
@@ -54,18 +59,25 @@ def _serve(conn: Connection, reader: ModelReader, timeout: float | None) -> None
             chunk: list[ModelFile] = conn.recv()
         except (EOFError, OSError):
             return
-        for entry in chunk:
-            conn.send(om.answer_entry(entry, reader, Deadline(timeout)))
+        answers = []
+        for index, entry in enumerate(chunk):
+            current.value = index
+            answers.append(om.answer_entry(entry, reader, Deadline(timeout)))
+        conn.send(answers)
 
 
 class _Process:
-    """One worker process and our end of its pipe."""
+    """One worker process, our end of its pipe and the model it is answering."""
 
     def __init__(self, reader: ModelReader, timeout: float | None) -> None:
         context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
         self.conn, theirs = context.Pipe()
+        self.current: Synchronized[int] = context.Value("i", 0, lock=False)
         self.process: BaseProcess = context.Process(
-            target=_serve, args=(theirs, reader, timeout), daemon=True, name="omscan-reader"
+            target=_serve,
+            args=(theirs, self.current, reader, timeout),
+            daemon=True,
+            name="omscan-reader",
         )
         self.process.start()
         theirs.close()
@@ -121,51 +133,53 @@ class OmProcessBackend:
         return await anyio.to_thread.run_sync(self._answer_all, entries)
 
     def _answer_all(self, entries: list[ModelFile]) -> list[Answer]:
-        """In a thread: the chunk through one process, replaced whenever it dies or
-        hangs, the rest of the chunk sent to its replacement."""
+        """In a thread: the chunk through one process; when it dies or hangs, its model
+        is recorded so and a fresh process answers the others (answering again those it
+        had done: the answers are the same)."""
         process = self._idle.pop() if self._idle else _Process(self.reader, self.timeout)
-        answers: list[Answer] = []
+        answers: list[Answer | None] = [None] * len(entries)
+        todo = list(range(len(entries)))
         try:
-            while len(answers) < len(entries):
-                process.conn.send(entries[len(answers) :])
-                lost = self._collect(process, entries, answers)
-                if lost is not None:
-                    answers.append(Answer(lost, self.name, None, 0.0))
-                    process.stop()
-                    process = _Process(self.reader, self.timeout)
+            while todo:
+                process.conn.send([entries[i] for i in todo])
+                got = self._collect(process)
+                if isinstance(got, list):
+                    for index, (result, seconds) in zip(todo, got, strict=True):
+                        answers[index] = Answer(result, self.name, None, seconds)
+                    break
+                answers[todo.pop(process.current.value)] = Answer(got, self.name, None, 0.0)
+                process.stop()
+                process = _Process(self.reader, self.timeout)
         except BaseException:
             process.stop()  # cancelled mid-chunk: what it is doing is nobody's business now
             raise
         self._idle.append(process)
-        return answers
+        return [answer for answer in answers if answer is not None]
 
-    def _collect(
-        self, process: _Process, entries: list[ModelFile], answers: list[Answer]
-    ) -> QueryResult | None:
-        """Receive answers until the chunk is done (None), or the result of the model the
-        process was answering when it died or hung."""
+    def _collect(self, process: _Process) -> list[tuple[QueryResult, float]] | QueryResult:
+        """The chunk's answers, or the result of the model the process was answering
+        when it died or hung (``process.current``)."""
         limit = None if self.timeout is None else self.timeout + self.grace
-        while len(answers) < len(entries):
-            started = time.monotonic()
-            while not process.conn.poll(POLL):
-                anyio.from_thread.check_cancelled()
-                if not process.process.is_alive():
-                    break
-                if limit is not None and time.monotonic() - started > limit:
-                    return QueryResult(
-                        ret=None,
-                        fault=Status.TIMEOUT,
-                        error=f"no answer within {self.timeout:g} s (reader process killed)",
-                    )
-            try:
-                result, seconds = process.conn.recv()
-            except (EOFError, OSError):
-                process.process.join(1.0)  # its pipe closes as it dies: the code comes soon
-                code = process.process.exitcode
+        model, started = -1, time.monotonic()
+        while not process.conn.poll(POLL):
+            anyio.from_thread.check_cancelled()
+            if not process.process.is_alive():
+                break
+            if process.current.value != model:  # the next model: its time starts
+                model, started = process.current.value, time.monotonic()
+            elif limit is not None and time.monotonic() - started > limit:
                 return QueryResult(
                     ret=None,
-                    fault=Status.WORKER_CRASHED,
-                    error=f"reader process died (exit code {code})",
+                    fault=Status.TIMEOUT,
+                    error=f"no answer within {self.timeout:g} s (reader process killed)",
                 )
-            answers.append(Answer(result, self.name, None, seconds))
-        return None
+        try:
+            answers: list[tuple[QueryResult, float]] = process.conn.recv()
+        except (EOFError, OSError):
+            process.process.join(1.0)  # its pipe closes as it dies: the code comes soon
+            return QueryResult(
+                ret=None,
+                fault=Status.WORKER_CRASHED,
+                error=f"reader process died (exit code {process.process.exitcode})",
+            )
+        return answers
