@@ -14,7 +14,8 @@ import pytest
 
 from scanner.backends.om import OmBackend
 from scanner.om import QueryResult
-from scanner.scan.local import ScanOptions, ScanSummary, is_unchanged, run_scan
+from scanner.scan.lifecycle import ScanSummary
+from scanner.scan.local import ScanOptions, is_unchanged, run_scan
 from scanner.scan.walk import FileEntry
 from scanner.store import PreviousFile, ResultItem, open_store
 from scanner.store.schema import SETTLED_STATUSES
