@@ -132,9 +132,7 @@ async def enqueue_scan(
         )
         async with run.until_stopped(stop, heartbeat) as scope:
             await _enqueue(store, queue, source, summary)
-        if scope.cancelled_caught:
-            summary.status = "interrupted"
-        else:
+        if not scope.cancelled_caught:  # else interrupted
             # The workers close it (a scan they closed meanwhile, taking this walk for
             # dead, stays so); here only if nothing needed a query.
             summary.status = "running"

@@ -13,7 +13,7 @@ import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -98,11 +98,16 @@ class ScanRun:
         """The row is closed by others now (the workers draining a distributed scan)."""
         self.handed_over = True
 
-    def until_stopped(
+    @asynccontextmanager
+    async def until_stopped(
         self, stop: anyio.Event | None, *beside: Task
-    ) -> AbstractAsyncContextManager[anyio.CancelScope]:
-        """``until_stopped``, with the lock watched too: a lost lock stops the scan."""
-        return until_stopped(stop, self.lock.watch, *beside)
+    ) -> AsyncIterator[anyio.CancelScope]:
+        """``until_stopped``, with the lock watched too (a lost lock stops the scan as
+        an error); a scan the stop ended is ``interrupted``."""
+        async with until_stopped(stop, self.lock.watch, *beside) as scope:
+            yield scope
+        if scope.cancelled_caught and self.summary is not None:
+            self.summary.status = "interrupted"
 
 
 @asynccontextmanager
@@ -122,10 +127,10 @@ async def scan_lifecycle(store: Store) -> AsyncIterator[ScanRun]:
                 run.summary.seconds = time.monotonic() - started
                 if not run.handed_over:
                     with anyio.CancelScope(shield=True):
-                        await close_scan(store, run.summary)
+                        await _close_scan(store, run.summary)
 
 
-async def close_scan(store: Store, summary: ScanSummary) -> None:
+async def _close_scan(store: Store, summary: ScanSummary) -> None:
     """Close the scan row. When the scan failed because the store did, closing it may
     fail too: the first error is the one worth reporting."""
     try:

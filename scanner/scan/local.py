@@ -206,8 +206,7 @@ async def _scan(
         )
         summary.peak_budget_bytes = budget.peak
     if scope.cancelled_caught:
-        summary.status = "interrupted"
-        return
+        return  # interrupted
     summary.removed = await source.record_removals(run.store, summary.scan_id)
     summary.status = "completed"
 
