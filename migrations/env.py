@@ -9,7 +9,7 @@ connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
     target_metadata=None,
-    render_as_batch=connection.dialect.name == "sqlite",
+    render_as_batch=context.config.attributes["render_as_batch"],
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -27,8 +27,9 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 
 from scanner.backends.acl import AclBackend  # noqa: E402
 from scanner.backends.base import Answer  # noqa: E402
+from scanner.core import ModelFile  # noqa: E402
 from scanner.om.writer import ModelParams, spec_for, write_om  # noqa: E402
-from scanner.scan.walk import FileEntry, WalkOptions, walk  # noqa: E402
+from scanner.scan.walk import WalkOptions, walk  # noqa: E402
 
 CHUNK = 256 << 20
 
@@ -46,7 +47,7 @@ def plain_read(paths: list[str]) -> int:
     return total
 
 
-async def acl_path(entries: list[FileEntry]) -> int:
+async def acl_path(entries: list[ModelFile]) -> int:
     total = 0
     async with AclBackend([0], timeout=600) as backend:
         for entry in entries:

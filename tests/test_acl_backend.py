@@ -13,22 +13,23 @@ import pytest
 
 from scanner.backends.acl import AclBackend, BackendError, detect_devices
 from scanner.backends.base import Answer
+from scanner.core import ModelFile
 from scanner.om.writer import ModelParams, build_om, spec_for
-from scanner.scan.walk import FileEntry, WalkOptions, walk
+from scanner.scan.walk import WalkOptions, walk
 
 from .acl_double import FAKE_ACL, install
 from .corpus import expected_rows, require_corpus
 from .helpers import worker_pids
 
 
-def entry_for(path: Path) -> FileEntry:
+def entry_for(path: Path) -> ModelFile:
     info = path.stat()
-    return FileEntry(
+    return ModelFile(
         str(path.parent), path.name, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev
     )
 
 
-async def ask(backend: AclBackend, entry: FileEntry) -> Answer:
+async def ask(backend: AclBackend, entry: ModelFile) -> Answer:
     loaded = await backend.load(entry)
     assert not isinstance(loaded, Answer), loaded
     try:
@@ -51,7 +52,7 @@ async def test_corpus_sizes_match_our_reader_on_two_devices(
     answers: dict[str, Answer] = {}
     async with AclBackend(detect_devices(), timeout=30) as backend:
 
-        async def one(entry: FileEntry) -> None:
+        async def one(entry: ModelFile) -> None:
             answers[entry.relpath] = await ask(backend, entry)
 
         async with anyio.create_task_group() as group:

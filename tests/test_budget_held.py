@@ -17,11 +17,11 @@ import pytest
 from scanner.backends import shm
 from scanner.backends.acl import AclBackend
 from scanner.backends.base import Answer, Loaded
+from scanner.core import ModelFile
 from scanner.om.writer import ModelParams, spec_for, write_om
 from scanner.scan.budget import ByteBudget
 from scanner.scan.local import ScanOptions, run_scan
 from scanner.scan.pipeline import PipelineOptions
-from scanner.scan.walk import FileEntry
 from scanner.store import open_store
 
 from .acl_double import install
@@ -71,7 +71,7 @@ async def test_models_waiting_for_their_query_never_hold_more_than_the_budget(
         return await real_acquire(self, nbytes)
 
     class Watched(AclBackend):
-        async def load(self, entry: FileEntry) -> Loaded | Answer:
+        async def load(self, entry: ModelFile) -> Loaded | Answer:
             nonlocal loads
             loaded = await super().load(entry)
             loads += 1
@@ -80,7 +80,7 @@ async def test_models_waiting_for_their_query_never_hold_more_than_the_budget(
                 readers_stuck.set()
             return loaded
 
-        async def query(self, entry: FileEntry, loaded: Loaded) -> Answer:
+        async def query(self, entry: ModelFile, loaded: Loaded) -> Answer:
             await readers_stuck.wait()
             samples.append(held_bytes())
             return await super().query(entry, loaded)

@@ -23,11 +23,11 @@ from sqlalchemy.engine import make_url
 from scanner.backends.base import Answer, Loaded
 from scanner.backends.om import OmBackend
 from scanner.cli import cli
+from scanner.core import ModelFile
 from scanner.om import QueryResult, query_path
 from scanner.om.writer import ModelParams, build_om, spec_for
 from scanner.scan.distributed import WorkerOptions, enqueue_scan, run_worker
 from scanner.scan.local import ScanOptions
-from scanner.scan.walk import FileEntry
 from scanner.store import open_store
 from scanner.store.queue import WorkQueue
 
@@ -304,19 +304,19 @@ class FailsToRead:
         self.relpath = relpath
         self.inner = OmBackend()
 
-    def memory_cost(self, entry: FileEntry) -> int:
+    def memory_cost(self, entry: ModelFile) -> int:
         return 0
 
-    async def load(self, entry: FileEntry) -> Loaded | Answer:
+    async def load(self, entry: ModelFile) -> Loaded | Answer:
         if entry.relpath == self.relpath:
             failed = QueryResult(ret=None, error="read failed: Input/output error")
             return Answer(failed, self.name, None, 0.0)
         return await self.inner.load(entry)
 
-    async def query(self, entry: FileEntry, loaded: Loaded) -> Answer:
+    async def query(self, entry: ModelFile, loaded: Loaded) -> Answer:
         return await self.inner.query(entry, loaded)
 
-    async def query_chunk(self, items: Sequence[tuple[FileEntry, Loaded]]) -> list[Answer]:
+    async def query_chunk(self, items: Sequence[tuple[ModelFile, Loaded]]) -> list[Answer]:
         return await self.inner.query_chunk(items)
 
 

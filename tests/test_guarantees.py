@@ -29,6 +29,7 @@ from scanner.cli import cli
 from scanner.om.om2_writer import Om2Params, write_om2
 from scanner.scan.local import ScanOptions, run_scan
 from scanner.store import mask, open_store
+from scanner.store.dialect import sqlite_read_only
 
 from .helpers import omscan
 
@@ -230,7 +231,7 @@ def test_sqlite_read_only_layers_each_refuse_writes_alone(sqlite_url: str) -> No
     ]
     for statement in writes:
         with (
-            closing(sql_sqlite.open_read_only(path)) as read_only,  # no authorizer
+            sqlite_read_only(path) as read_only,  # no authorizer
             pytest.raises(sqlite3.OperationalError, match="readonly"),
         ):
             read_only.execute(statement)

@@ -12,9 +12,9 @@ import pytest
 
 from scanner.backends.base import Answer, Loaded
 from scanner.backends.om import OmBackend
+from scanner.core import ModelFile
 from scanner.scan.distributed import WorkerOptions, enqueue_scan, run_worker
 from scanner.scan.local import ScanOptions
-from scanner.scan.walk import FileEntry
 from scanner.store import Store, open_store
 from scanner.store.queue import WorkQueue
 
@@ -49,7 +49,7 @@ async def test_a_live_worker_keeps_its_claim_past_the_lease(tmp_path: Path, pg_u
     class Slow(OmBackend):
         """A query that lasts until the test says so (a model taking minutes)."""
 
-        async def query_chunk(self, items: Sequence[tuple[FileEntry, Loaded]]) -> list[Answer]:
+        async def query_chunk(self, items: Sequence[tuple[ModelFile, Loaded]]) -> list[Answer]:
             querying.set()
             await release.wait()
             return await super().query_chunk(items)

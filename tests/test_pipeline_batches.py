@@ -10,12 +10,12 @@ import anyio
 import pytest
 
 from scanner.backends.om import OmBackend
+from scanner.core import ModelFile
 from scanner.scan.pipeline import Outcome, PipelineOptions, Progress, WorkItem, run_pipeline
-from scanner.scan.walk import FileEntry
 
 
 def placeholder(index: int) -> WorkItem:
-    return WorkItem(FileEntry("/repo", f"m{index}.om", status="empty", error="empty file"))
+    return WorkItem(ModelFile("/repo", f"m{index}.om", status="empty", error="empty file"))
 
 
 class Sink:

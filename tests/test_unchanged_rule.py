@@ -13,16 +13,15 @@ from pathlib import Path
 import pytest
 
 from scanner.backends.om import OmBackend
+from scanner.core import SETTLED_STATUSES, ModelFile
 from scanner.om import QueryResult
 from scanner.scan.lifecycle import ScanSummary
 from scanner.scan.local import ScanOptions, is_unchanged, run_scan
-from scanner.scan.walk import FileEntry
 from scanner.store import PreviousFile, ResultItem, open_store
-from scanner.store.schema import SETTLED_STATUSES
 
 from .helpers import write_model
 
-ENTRY = FileEntry("/repo", "m.om", size=1000, mtime_ns=5_000, inode=77, device=3)
+ENTRY = ModelFile("/repo", "m.om", size=1000, mtime_ns=5_000, inode=77, device=3)
 SAME = PreviousFile(file_id=1, result_id=1, status="ok", size=1000, mtime_ns=5_000, inode=77)
 
 

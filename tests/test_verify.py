@@ -10,9 +10,9 @@ import pytest
 from scanner.backends.base import Answer, Loaded
 from scanner.backends.om import NOTHING, OmBackend
 from scanner.backends.verify import VerifyingBackend
+from scanner.core import ModelFile
 from scanner.om.writer import ModelParams, build_om, spec_for
 from scanner.scan.local import ScanOptions, run_scan
-from scanner.scan.walk import FileEntry
 from scanner.store import open_store
 
 
@@ -21,7 +21,7 @@ class OffByOne(OmBackend):
 
     name = "liar"
 
-    async def query(self, entry: FileEntry, loaded: Loaded) -> Answer:
+    async def query(self, entry: ModelFile, loaded: Loaded) -> Answer:
         answer = await super().query(entry, loaded)
         if entry.relpath.endswith("b.om"):
             return replace(
@@ -37,7 +37,7 @@ async def test_disagreements_are_recorded_with_both_answers(tmp_path: Path) -> N
         (tmp_path / "repo" / name).write_bytes(build_om(spec_for(ModelParams(memory_size=100))))
     async with open_store(f"sqlite:///{tmp_path / 'db.sqlite'}") as store:
         backend = VerifyingBackend(OffByOne())
-        assert await backend.load(FileEntry(str(tmp_path), "x")) is NOTHING
+        assert await backend.load(ModelFile(str(tmp_path), "x")) is NOTHING
         await run_scan(store, backend, ScanOptions(roots=[str(tmp_path / "repo")]))
         rows = await store.fetch(
             "SELECT relpath, work_size, warnings FROM latest_results ORDER BY relpath"

@@ -23,8 +23,8 @@ import pygal
 from pygal.style import Style
 
 from .. import __version__
+from ..core import NOT_FAILURES
 from ..store import Store
-from ..store.schema import NOT_FAILURES
 from ..units import human_bytes
 from .diff import Change, diff_scans, last_completed_scans
 from .history import list_scans

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..core import NOT_FAILURES
 from ..store import Store
-from ..store.schema import NOT_FAILURES
 
 COLUMNS = [
     "repository",
@@ -56,8 +56,7 @@ async def report(
     if wanted.repo:
         # A plain, case-sensitive substring on both databases: LIKE would take _ and %
         # for wildcards (and ignore case on SQLite).
-        position = "strpos" if store.engine.dialect.name == "postgresql" else "instr"
-        clauses.append(f"{position}(repository, :repo) > 0")
+        clauses.append(f"{store.dialect.position_function}(repository, :repo) > 0")
         params["repo"] = wanted.repo
     sql = (
         f"SELECT {', '.join(columns)} FROM latest_results WHERE {' AND '.join(clauses)}"

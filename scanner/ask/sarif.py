@@ -19,8 +19,8 @@ from typing import Any
 from urllib.parse import quote
 
 from .. import __version__
+from ..core import NOT_FAILURES
 from ..store import Store
-from ..store.schema import NOT_FAILURES
 from .diff import Change, diff_scans, last_completed_scans
 from .plan import Target, plan_models
 from .report import COLUMNS, ReportFilter, report

@@ -7,20 +7,26 @@ authorizer that allows reading and a list of computing functions only
 parser (libpg_query), must be one SELECT naming only omscan's tables and PostgreSQL's own
 functions that compute or read it, and runs alone in a READ ONLY transaction that is
 rolled back (`scanner.ask.sql_postgres`). Both stop at the time limit, and on Ctrl-C.
+The store's dialect opens the read-only connection, and calls back the vetting for its
+database (`_Statement`): nothing here tests which database the URL names.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..store import StoreError, mask
+from ..store import mask
+from ..store.dialect import dialect_for
 from ..store.urls import async_url, resolve
 
+if TYPE_CHECKING:
+    import sqlite3
+
+    import asyncpg
+
 DEFAULT_TIME_LIMIT = 60.0  # seconds
-# Beyond the time limit, how long a PostgreSQL server may stay silent before the
-# connection is taken for dead (the server itself stops the statement at the limit).
-SILENCE_MARGIN = 10.0
 
 
 class ReadOnlyViolation(Exception):
@@ -49,19 +55,27 @@ async def run_sql(url: str | None, statement: str, time_limit: float = DEFAULT_T
     ``time_limit`` seconds. A Ctrl-C stops it and raises KeyboardInterrupt."""
     given = resolve(url)
     parsed = async_url(given)
-    if parsed.get_backend_name() == "sqlite":
+    return await dialect_for(parsed).run_read_only(
+        parsed, mask(given), time_limit, _Statement(statement, time_limit)
+    )
+
+
+@dataclass(frozen=True)
+class _Statement:
+    """The statement, vetted and run the way of the database the dialect opens (a
+    ``ReadOnlyRunner``)."""
+
+    text: str
+    time_limit: float
+
+    async def sqlite(self, session: AbstractContextManager[sqlite3.Connection], path: str) -> Rows:
         from .sql_sqlite import run_sqlite
 
-        if parsed.database in (None, "", ":memory:"):
-            raise StoreError("omscan sql needs a database file")
-        return run_sqlite(parsed.database, statement, time_limit)
-    from .sql_postgres import run_postgres
+        return run_sqlite(session, path, self.text, self.time_limit)
 
-    # The URL's parameters, as SQLAlchemy hands them to asyncpg for the other commands.
-    options: dict[str, Any] = dict(parsed.query)
-    silence = float(options.pop("command_timeout", time_limit + SILENCE_MARGIN))
-    options.pop("prepared_statement_cache_size", None)  # SQLAlchemy's, not asyncpg's
-    if "port" in options:
-        options["port"] = int(options["port"])
-    dsn = parsed.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
-    return await run_postgres(dsn, options, mask(given), statement, time_limit, silence)
+    async def postgresql(
+        self, session: AbstractAsyncContextManager[asyncpg.Connection], display: str
+    ) -> Rows:
+        from .sql_postgres import run_postgres
+
+        return await run_postgres(session, display, self.text, self.time_limit)

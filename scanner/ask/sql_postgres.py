@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from functools import partial
-from typing import Any
 
 import asyncpg
 
@@ -35,7 +35,6 @@ from ..store.schema import metadata
 from .pg_names import KEYWORD_CALL_NAMES, Name, Names, statement_names
 from .sql import ReadOnlyViolation, Rows, SqlError, TimeLimitExceeded
 
-CONNECT_TIMEOUT = 10.0
 # omscan's tables and views: everything a statement may read.
 OUR_RELATIONS = frozenset(metadata.tables) | {"latest_results", "alembic_version"}
 # Functions of pg_catalog that are STABLE or IMMUTABLE yet read the server, the
@@ -94,22 +93,21 @@ WHERE t.typname = ANY ($1::text[])
 
 
 async def run_postgres(
-    dsn: str,
-    options: dict[str, Any],
+    session: AbstractAsyncContextManager[asyncpg.Connection],
     display: str,
     statement: str,
     time_limit: float,
-    silence: float,
 ) -> Rows:
-    """Vet and run ``statement``; ``options``: asyncpg's, from the URL; ``silence``:
-    seconds without an answer after which the connection is taken for dead."""
+    """Vet and run ``statement`` on the connection ``session`` opens (the dialect's, which
+    takes a server silent for too long for dead)."""
     names = statement_names(statement)
-    try:
-        conn = await asyncpg.connect(
-            dsn, timeout=CONNECT_TIMEOUT, command_timeout=silence, **options
-        )
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-        raise StoreError(f"database {display}: {str(exc).splitlines()[0]}") from None
+    async with session as conn:
+        return await _run(conn, names, display, statement, time_limit)
+
+
+async def _run(
+    conn: asyncpg.Connection, names: Names, display: str, statement: str, time_limit: float
+) -> Rows:
     try:
         transaction = conn.transaction(readonly=True)
         await transaction.start()
@@ -141,8 +139,6 @@ async def run_postgres(
         raise StoreError(f"database {display}: {str(exc).splitlines()[0]}") from None
     except asyncpg.PostgresError as exc:
         raise SqlError(str(exc).splitlines()[0]) from None
-    finally:
-        await conn.close()
 
 
 _json_value = partial(json.loads, parse_float=Decimal)  # exact numbers

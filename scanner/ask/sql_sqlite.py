@@ -1,6 +1,7 @@
 """`omscan sql` on SQLite: two read-only layers, each enough alone, and a time limit.
 
-1. The file is opened with ``mode=ro``: SQLite itself refuses every write.
+1. The file is opened with ``mode=ro`` (by the store's dialect): SQLite itself refuses
+   every write.
 2. An authorizer allows only reading and a reviewed list of functions that compute
    (no ``fts3_tokenizer``, ``load_extension``, ``sqlite_log``; no ATTACH, PRAGMA, writes).
 
@@ -16,9 +17,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
-from urllib.parse import quote
 
 from ..store import StoreError
 from .sql import ReadOnlyViolation, Rows, SqlError, TimeLimitExceeded
@@ -65,16 +65,18 @@ def authorize(action: int, first: str | None, second: str | None, *_: Any) -> in
     return sqlite3.SQLITE_OK if action in READ_ACTIONS else sqlite3.SQLITE_DENY
 
 
-def open_read_only(path: str) -> sqlite3.Connection:
-    """The database file, opened so that SQLite refuses to write it."""
-    try:
-        return sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=30)
-    except sqlite3.Error as exc:
-        raise StoreError(f"database sqlite:///{path}: {exc}") from None
+def run_sqlite(
+    session: AbstractContextManager[sqlite3.Connection],
+    path: str,
+    statement: str,
+    time_limit: float,
+) -> Rows:
+    """Run ``statement`` on the connection ``session`` opens (read-only, see the dialect)."""
+    with session as conn:
+        return _run(conn, path, statement, time_limit)
 
 
-def run_sqlite(path: str, statement: str, time_limit: float) -> Rows:
-    conn = open_read_only(path)
+def _run(conn: sqlite3.Connection, path: str, statement: str, time_limit: float) -> Rows:
     interrupted = threading.Event()
     deadline = time.monotonic() + time_limit
     try:
@@ -97,8 +99,6 @@ def run_sqlite(path: str, statement: str, time_limit: float) -> Rows:
         raise _refusal_or_error(path, exc) from None
     except sqlite3.Warning as exc:  # e.g. "You can only execute one statement at a time."
         raise SqlError(str(exc)) from None
-    finally:
-        conn.close()
 
 
 def _refusal_or_error(path: str, exc: sqlite3.Error) -> Exception:

@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ..core import NOT_FAILURES
 from ..store import Store
-from ..store.schema import NOT_FAILURES, scans
+from ..store.schema import scans
 
 
 async def repository_totals(store: Store) -> list[dict[str, Any]]:

@@ -21,8 +21,8 @@ from typing import Any
 import anyio
 
 from ..concurrency import first_error
+from ..core import ModelFile, Status
 from ..om import QueryResult, error_name, query_bytes
-from ..scan.walk import FileEntry
 from .acl_worker import serve
 from .base import Answer, Loaded, query_each
 from .om import reader_deadline
@@ -37,7 +37,7 @@ class BackendError(Exception):
 
 
 class WorkerLost(Exception):
-    def __init__(self, fault: str, reason: str) -> None:
+    def __init__(self, fault: Status, reason: str) -> None:
         super().__init__(reason)
         self.fault = fault
 
@@ -93,12 +93,12 @@ class DeviceWorker:
             return self.conn.recv()
         except TimeoutError:
             raise WorkerLost(
-                "timeout", f"device {self.device}: no answer in {timeout:g} s"
+                Status.TIMEOUT, f"device {self.device}: no answer in {timeout:g} s"
             ) from None
         except (EOFError, OSError):
             code = self.process.exitcode if self.process else None
             raise WorkerLost(
-                "worker_crashed", f"device {self.device}: worker died (exit code {code})"
+                Status.WORKER_CRASHED, f"device {self.device}: worker died (exit code {code})"
             ) from None
 
     async def query(self, buffer: ModelBuffer, timeout: float) -> tuple[int, int, int]:
@@ -106,7 +106,7 @@ class DeviceWorker:
         try:
             self.conn.send((buffer.path, buffer.size))
         except OSError:
-            raise WorkerLost("worker_crashed", f"device {self.device}: worker gone") from None
+            raise WorkerLost(Status.WORKER_CRASHED, f"device {self.device}: worker gone") from None
         answer: tuple[int, int, int] = await self._receive(timeout)
         return answer
 
@@ -178,20 +178,20 @@ class AclBackend:
                     group.start_soon(worker.stop)
             self._workers.clear()
 
-    def memory_cost(self, entry: FileEntry) -> int:
+    def memory_cost(self, entry: ModelFile) -> int:
         return entry.size
 
-    async def load(self, entry: FileEntry) -> Loaded | Answer:
+    async def load(self, entry: ModelFile) -> Loaded | Answer:
         try:
             return await load_model(entry)
         except ReadFailed as exc:
-            fault = "unreadable" if str(exc).startswith("cannot read") else "changed"
-            return Answer(QueryResult(ret=None, fault=fault, error=str(exc)), self.name, None, 0.0)
+            result = QueryResult(ret=None, fault=exc.status, error=str(exc))
+            return Answer(result, self.name, None, 0.0)
 
-    async def query_chunk(self, items: Sequence[tuple[FileEntry, Loaded]]) -> list[Answer]:
+    async def query_chunk(self, items: Sequence[tuple[ModelFile, Loaded]]) -> list[Answer]:
         return await query_each(self, items)
 
-    async def query(self, entry: FileEntry, loaded: Loaded) -> Answer:
+    async def query(self, entry: ModelFile, loaded: Loaded) -> Answer:
         assert isinstance(loaded, ModelBuffer)
         start = time.perf_counter()
         worker = await self._idle_rx.receive()

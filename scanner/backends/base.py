@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..core import ModelFile
 from ..om import QueryResult
-from ..scan.walk import FileEntry
 
 
 @dataclass(frozen=True)
@@ -33,28 +33,28 @@ class Backend(Protocol):
     query_slots: int  # queries that can run at once
     chunk: int  # models per hop between pipeline stages
 
-    def memory_cost(self, entry: FileEntry) -> int:
+    def memory_cost(self, entry: ModelFile) -> int:
         """Bytes ``load`` will hold in memory for this file (charged to the budget)."""
         ...
 
-    async def load(self, entry: FileEntry) -> Loaded | Answer:
+    async def load(self, entry: ModelFile) -> Loaded | Answer:
         """Bring what the query needs into memory, or the Answer when that failed."""
         ...
 
-    async def query(self, entry: FileEntry, loaded: Loaded) -> Answer: ...
+    async def query(self, entry: ModelFile, loaded: Loaded) -> Answer: ...
 
-    async def query_chunk(self, items: Sequence[tuple[FileEntry, Loaded]]) -> list[Answer]:
+    async def query_chunk(self, items: Sequence[tuple[ModelFile, Loaded]]) -> list[Answer]:
         """The answers for a chunk of ``chunk`` models, in order (the om backend answers a
         chunk in one thread hop)."""
         ...
 
 
-async def query_each(backend: Backend, items: Sequence[tuple[FileEntry, Loaded]]) -> list[Answer]:
+async def query_each(backend: Backend, items: Sequence[tuple[ModelFile, Loaded]]) -> list[Answer]:
     """``query_chunk`` for a backend that answers one model at a time."""
     return [await backend.query(entry, loaded) for entry, loaded in items]
 
 
-def changed_since_walk(entry: FileEntry, size: int, mtime_ns: int, inode: int) -> str | None:
+def changed_since_walk(entry: ModelFile, size: int, mtime_ns: int, inode: int) -> str | None:
     """Why the file on disk is no longer the one the walk saw, or None."""
     if inode != entry.inode:
         return "file replaced while being read"

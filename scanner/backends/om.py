@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import anyio
 import anyio.from_thread
 
+from ..core import ModelFile, Status
 from ..om import QueryResult, query_path
 from ..om.deadline import NO_DEADLINE, Deadline
-from ..scan.walk import FileEntry
 from .base import Answer, Loaded, changed_since_walk
 
 
@@ -31,7 +31,7 @@ def reader_deadline(timeout: float | None) -> Deadline:
     return Deadline(timeout, anyio.from_thread.check_cancelled)
 
 
-def answer_file(entry: FileEntry, deadline: Deadline = NO_DEADLINE) -> QueryResult:
+def answer_file(entry: ModelFile, deadline: Deadline = NO_DEADLINE) -> QueryResult:
     """Query the file, then make sure it is still the file the walk saw: an answer for
     bytes that changed under us is recorded as ``changed``, never stored as a size."""
     result = query_path(entry.path, inventory=True, deadline=deadline)
@@ -39,11 +39,13 @@ def answer_file(entry: FileEntry, deadline: Deadline = NO_DEADLINE) -> QueryResu
         info = os.stat(entry.path)
     except OSError as exc:
         return QueryResult(
-            ret=None, fault="changed", error=f"file gone while being read: {exc.strerror}"
+            ret=None, fault=Status.CHANGED, error=f"file gone while being read: {exc.strerror}"
         )
     reason = changed_since_walk(entry, info.st_size, info.st_mtime_ns, info.st_ino)
     if reason is not None:
-        return QueryResult(ret=None, fault="changed", error=reason, bytes_read=result.bytes_read)
+        return QueryResult(
+            ret=None, fault=Status.CHANGED, error=reason, bytes_read=result.bytes_read
+        )
     return result
 
 
@@ -65,21 +67,21 @@ class OmBackend:
     def __init__(self, timeout: float | None = None) -> None:
         self.timeout = timeout
 
-    def memory_cost(self, entry: FileEntry) -> int:
+    def memory_cost(self, entry: ModelFile) -> int:
         return 0
 
-    async def load(self, entry: FileEntry) -> Loaded | Answer:
+    async def load(self, entry: ModelFile) -> Loaded | Answer:
         return NOTHING
 
-    async def query(self, entry: FileEntry, loaded: Loaded) -> Answer:
+    async def query(self, entry: ModelFile, loaded: Loaded) -> Answer:
         (answer,) = await self.query_chunk([(entry, loaded)])
         return answer
 
-    async def query_chunk(self, items: Sequence[tuple[FileEntry, Loaded]]) -> list[Answer]:
+    async def query_chunk(self, items: Sequence[tuple[ModelFile, Loaded]]) -> list[Answer]:
         entries = [entry for entry, _ in items]
         return await anyio.to_thread.run_sync(self._answer_all, entries)
 
-    def _answer_all(self, entries: list[FileEntry]) -> list[Answer]:
+    def _answer_all(self, entries: list[ModelFile]) -> list[Answer]:
         answers = []
         for entry in entries:
             start = time.perf_counter()
@@ -87,7 +89,7 @@ class OmBackend:
                 result = answer_file(entry, reader_deadline(self.timeout))
             except Exception as exc:  # a reader bug costs its model, never the scan
                 result = QueryResult(
-                    ret=None, fault="worker_crashed", error=f"reader failed: {_describe(exc)}"
+                    ret=None, fault=Status.WORKER_CRASHED, error=f"reader failed: {_describe(exc)}"
                 )
             answers.append(Answer(result, self.name, None, time.perf_counter() - start))
         return answers

@@ -15,7 +15,7 @@ import uuid
 
 import aiofiles
 
-from ..scan.walk import FileEntry
+from ..core import ModelFile, Status
 from .base import changed_since_walk
 
 CHUNK = 256 << 20  # bytes per read call: aiofiles pays a thread hop per call
@@ -23,7 +23,12 @@ SHM_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
 
 
 class ReadFailed(Exception):
-    """The file could not be read whole, or changed while it was read."""
+    """The file could not be read whole (``unreadable``), or changed while it was read
+    (``changed``): ``status`` says which."""
+
+    def __init__(self, reason: str, status: Status = Status.CHANGED) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 class ModelBuffer:
@@ -57,13 +62,15 @@ class ModelBuffer:
             os.unlink(self.path)
 
 
-async def load_model(entry: FileEntry) -> ModelBuffer:
+async def load_model(entry: ModelFile) -> ModelBuffer:
     """Read the whole file into a new buffer; raise ReadFailed if it is not the file
     the walk saw any more (shorter, longer, replaced) or cannot be read."""
     try:
         buffer = ModelBuffer(entry.size)
     except OSError as exc:
-        raise ReadFailed(f"no shared memory for {entry.size} bytes: {exc.strerror}") from None
+        raise ReadFailed(
+            f"no shared memory for {entry.size} bytes: {exc.strerror}", Status.UNREADABLE
+        ) from None
     try:
         async with aiofiles.open(entry.path, "rb", buffering=0) as handle:
             done = 0
@@ -81,7 +88,7 @@ async def load_model(entry: FileEntry) -> ModelBuffer:
         return buffer
     except OSError as exc:
         buffer.close()
-        raise ReadFailed(f"cannot read file: {exc.strerror}") from None
+        raise ReadFailed(f"cannot read file: {exc.strerror}", Status.UNREADABLE) from None
     except BaseException:
         buffer.close()
         raise

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import anyio
 
-from ..scan.walk import FileEntry
+from ..core import ModelFile
 from .base import Answer, Backend, Loaded, query_each
 from .om import answer_file, reader_deadline
 
@@ -27,16 +27,16 @@ class VerifyingBackend:
         self.query_slots = primary.query_slots
         self.chunk = primary.chunk
 
-    def memory_cost(self, entry: FileEntry) -> int:
+    def memory_cost(self, entry: ModelFile) -> int:
         return self.primary.memory_cost(entry)
 
-    async def load(self, entry: FileEntry) -> Loaded | Answer:
+    async def load(self, entry: ModelFile) -> Loaded | Answer:
         return await self.primary.load(entry)
 
-    async def query_chunk(self, items: Sequence[tuple[FileEntry, Loaded]]) -> list[Answer]:
+    async def query_chunk(self, items: Sequence[tuple[ModelFile, Loaded]]) -> list[Answer]:
         return await query_each(self, items)
 
-    async def query(self, entry: FileEntry, loaded: Loaded) -> Answer:
+    async def query(self, entry: ModelFile, loaded: Loaded) -> Answer:
         answer = await self.primary.query(entry, loaded)
         start = time.perf_counter()
         reference = await anyio.to_thread.run_sync(

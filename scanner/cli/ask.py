@@ -15,7 +15,7 @@ from ..ask.sql import DEFAULT_TIME_LIMIT, ReadOnlyViolation, SqlError, TimeLimit
 from ..store import open_store
 from .exits import EXIT_FAILED, EXIT_NOT_RUN, EXIT_USAGE
 from .options import FINITE, SECONDS, ByteSize, db_option, run_store_job
-from .output import emit, format_option, render, summary, to_json, unique_columns
+from .output import emit, output_options, unique_columns
 from .reports import diff_formats, report_formats
 
 SIZES = {"work_size", "weight_size", "total_size", "delta_total"}
@@ -31,7 +31,7 @@ SIZES = {"work_size", "weight_size", "total_size", "delta_total"}
     show_default=True,
     help="Stop the statement after this many seconds.",
 )
-@format_option
+@output_options()
 def sql(statement: str, db: str, timeout: float, fmt: str) -> None:
     """Run one read-only SQL STATEMENT over the store (see the README for the schema).
 
@@ -51,7 +51,7 @@ def sql(statement: str, db: str, timeout: float, fmt: str) -> None:
         sys.exit(EXIT_NOT_RUN)
     columns = unique_columns(result.columns)
     rows = [dict(zip(columns, row, strict=True)) for row in result.rows]
-    emit(render(rows, columns, fmt))
+    emit(fmt, rows, columns)
 
 
 @click.command("report")
@@ -77,7 +77,7 @@ def report_command(
         async with open_store(db) as store:
             return await report(store, ReportFilter(min_total, soc, failed, repo, sort))
 
-    emit(render(run_store_job(job), COLUMNS, fmt, SIZES))
+    emit(fmt, run_store_job(job), COLUMNS, sizes=SIZES)
 
 
 @click.command()
@@ -102,15 +102,14 @@ def diff(scans: tuple[int, ...], db: str, fail_on_growth: float | None, fmt: str
             return await diff_scans(store, first, second)
 
     scan_a, scan_b, changes = run_store_job(job)
-    if fmt == "json":
-        payload = {"scan_a": scan_a, "scan_b": scan_b, "changes": [c.to_dict() for c in changes]}
-        emit(to_json(payload))
-    else:
-        rows = [_diff_row(change.to_dict()) for change in changes]
-        columns = ["change", "repository", "relpath", "before", "after", "delta_total", "growth"]
-        summary(f"scan {scan_a} → scan {scan_b}: {len(changes)} change(s)", fmt)
-        if rows or fmt != "table":
-            emit(render(rows, columns, fmt, SIZES))
+    emit(
+        fmt,
+        [_diff_row(change.to_dict()) for change in changes],
+        ["change", "repository", "relpath", "before", "after", "delta_total", "growth"],
+        sizes=SIZES,
+        prose=f"scan {scan_a} → scan {scan_b}: {len(changes)} change(s)",
+        document={"scan_a": scan_a, "scan_b": scan_b, "changes": [c.to_dict() for c in changes]},
+    )
     if fail_on_growth is not None and any(
         c.growth_pct > fail_on_growth for c in changes if c.before is not None
     ):
@@ -135,7 +134,7 @@ def _diff_row(change: dict[str, Any]) -> dict[str, Any]:
 
 @click.command()
 @db_option
-@format_option
+@output_options()
 def scans(db: str, fmt: str) -> None:
     """List the scans in the store."""
 
@@ -149,13 +148,13 @@ def scans(db: str, fmt: str) -> None:
         row["seen"] = counts.get("files_seen")
         row["failed"] = counts.get("files_failed")
     columns = ["id", "started_at", "finished_at", "status", "host", "backend", "seen", "failed"]
-    emit(render(rows, columns, fmt))
+    emit(fmt, rows, columns)
 
 
 @click.command()
 @click.argument("path")
 @db_option
-@format_option
+@output_options()
 def history(path: str, db: str, fmt: str) -> None:
     """One model over time: PATH is the file, or its path inside its repository."""
 
@@ -177,4 +176,4 @@ def history(path: str, db: str, fmt: str) -> None:
         "weight_size",
         "carried",
     ]
-    emit(render(rows, columns, fmt, SIZES))
+    emit(fmt, rows, columns, sizes=SIZES)

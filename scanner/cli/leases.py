@@ -3,35 +3,23 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
+from .options import Number
+
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _not_nan(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    """click's FloatRange lets NaN through (no comparison with it is true)."""
-    if math.isnan(value):
-        raise click.BadParameter("nan is not a number of seconds")
-    return value
 
 
 def seconds_option(
     name: str, default: float, least: float, most: float, help: str
 ) -> Callable[[F], F]:
-    """A number of seconds in [least, most] (above 0): NaN, infinities and values a
+    """A number of seconds above 0, in [least, most]: NaN, infinities and values a
     database interval cannot hold are usage errors, not tracebacks."""
-    return click.option(
-        name,
-        type=click.FloatRange(least, most, min_open=least == 0),
-        default=default,
-        show_default=True,
-        callback=_not_nan,
-        help=help,
-    )
+    seconds = Number("seconds", above_zero=True, least=least, most=most)
+    return click.option(name, type=seconds, default=default, show_default=True, help=help)
 
 
 def lease_option(help: str) -> Callable[[F], F]:

@@ -22,11 +22,15 @@ T = TypeVar("T")
 
 class Number(click.ParamType[float]):
     """A number comparisons can use — not nan or inf — and, for durations, above 0
-    (not -5)."""
+    (not -5); ``most`` bounds it above (what a database interval can hold)."""
 
-    def __init__(self, name: str, above_zero: bool) -> None:
+    def __init__(
+        self, name: str, above_zero: bool, least: float = -math.inf, most: float = math.inf
+    ) -> None:
         self.name = name
         self.above_zero = above_zero
+        self.least = least
+        self.most = most
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
@@ -38,6 +42,8 @@ class Number(click.ParamType[float]):
         if not math.isfinite(number) or (self.above_zero and number <= 0):
             wanted = "a number of seconds above 0" if self.above_zero else "a finite number"
             self.fail(f"{value!r} is not {wanted}", param, ctx)
+        if not self.least <= number <= self.most:
+            self.fail(f"{value!r} is not between {self.least:g} and {self.most:g}", param, ctx)
         return number
 
 
@@ -116,7 +122,7 @@ def backend_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 type=SECONDS,
                 default=120.0,
                 show_default=True,
-                help="Seconds a device may take per model.",
+                help="Seconds one model may take (a device, or our reader); past it: timeout.",
             ),
         ]
     ):

@@ -1,6 +1,10 @@
 """Rows out in the format asked for: table and Markdown for people (human sizes, control
 characters escaped), JSON and CSV for programs (exact values).
 
+Every command that prints data takes the same options (`output_options`) and prints
+through one path (`emit`): a new format is one branch of `render`. JSON, CSV and Markdown
+put the data alone on stdout; what is said about it goes to stderr or to the table format.
+
 Every value either database returns has one JSON form and one text form (CSV, and the
 table cells), documented in the README under "Output formats": exact numbers (Decimal
 included), NaN and infinities as the strings "NaN", "Infinity", "-Infinity", bytes as
@@ -11,27 +15,94 @@ CSV as JSON text).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import simplejson
-from rich import box
-from rich.cells import cell_len
-from rich.console import Console
-from rich.table import Table
+from click.core import ParameterSource
 
 from ..units import human_bytes
 from .text import printable, writable
 
-FORMATS = ["table", "json", "csv", "markdown"]
-format_option = click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
-)
+F = TypeVar("F", bound=Callable[..., Any])
+
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+def output_options(*extra: str, json_alias: bool = False) -> Callable[[F], F]:
+    """``--format`` with the bundle's formats and a command's own ``extra`` ones (report's
+    html and sarif), which the command receives as ``fmt``; with ``json_alias``, also
+    ``--json``, kept on the commands that had it, the same as ``--format json``."""
+
+    def decorate(command: F) -> F:
+        if json_alias:
+            command = _json_alias(command)
+        return click.option(
+            "--format",
+            "fmt",
+            type=click.Choice([*FORMATS, *extra]),
+            default="table",
+            show_default=True,
+            help="table for people; json, csv and markdown print the data alone "
+            "(anything said about it goes to stderr).",
+        )(command)
+
+    return decorate
+
+
+def _json_alias(command: F) -> F:
+    @functools.wraps(command)
+    def with_alias(*args: Any, as_json: bool, fmt: str, **kwargs: Any) -> Any:
+        if as_json:
+            given = click.get_current_context().get_parameter_source("fmt")
+            if given is not ParameterSource.DEFAULT and fmt != "json":
+                raise click.UsageError(f"--json is --format json: not with --format {fmt}")
+            fmt = "json"
+        return command(*args, fmt=fmt, **kwargs)
+
+    alias = click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
+    return alias(with_alias)  # type: ignore[return-value]
+
+
+def emit(
+    fmt: str,
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    *,
+    sizes: Collection[str] = (),
+    prose: str = "",
+    document: Any = None,
+    people: str | None = None,
+) -> None:
+    """Print a command's data in ``fmt`` (one of FORMATS).
+
+    ``prose`` says something about the rows (totals, what a scan waits for): above the
+    table, on stderr beside CSV and Markdown, and left out of JSON, whose ``document``
+    (default: the rows) holds the same facts. An empty table under prose is left out.
+    ``people``: the table format's text instead of a table, for data that reads better
+    as lines (one scan's summary, a model's inventory)."""
+    if fmt == "json":
+        echo_data(render(rows, columns, fmt) if document is None else to_json(json_value(document)))
+        return
+    if fmt == "table" and people is not None:
+        echo_data(people)
+        return
+    if prose:
+        click.echo(prose, err=fmt != "table")
+    if fmt != "table" or rows or not prose:
+        echo_data(render(rows, columns, fmt, sizes))
+
+
+def echo_data(text: str) -> None:
+    """Print rendered data as it is: click would strip what looks like ANSI styling
+    when stdout is not a terminal — data, in CSV."""
+    click.echo(text, color=True)
 
 
 def json_value(value: Any) -> Any:
@@ -91,24 +162,14 @@ def unique_columns(columns: Iterable[str]) -> list[str]:
     return unique
 
 
-def emit(text: str) -> None:
-    """Print rendered rows as they are: click would strip what looks like ANSI styling
-    when stdout is not a terminal — data, in CSV."""
-    click.echo(text, color=True)
-
-
-def summary(line: str, fmt: str) -> None:
-    """A command's summary line: above the table for people; on stderr for the other
-    formats, whose stdout is the data alone."""
-    click.echo(line, err=fmt != "table")
-
-
 def render(
     rows: Sequence[Mapping[str, Any]],
     columns: Sequence[str],
     fmt: str,
     sizes: Collection[str] = (),
 ) -> str:
+    """``rows`` as text in one of the row formats (``sizes``: columns of byte counts,
+    shown human in the table and Markdown)."""
     if fmt == "json":
         return to_json([{c: json_value(row.get(c)) for c in columns} for row in rows])
     if fmt == "csv":
@@ -120,9 +181,19 @@ def render(
     header = [printable(c) for c in columns]
     cells = [[_cell(row.get(c), c, sizes) for c in columns] for row in rows]
     if fmt == "markdown":
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(columns)]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in cells]
-        return "\n".join(lines)
+        lines = [header, *cells]
+        table = ["| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in lines]
+        return "\n".join([table[0], "|" + "---|" * len(columns), *table[1:]])
+    return _table(header, cells)
+
+
+def _table(header: list[str], cells: list[list[str]]) -> str:
+    """An aligned plain-text table (rich: loaded only when a table is printed)."""
+    from rich import box
+    from rich.cells import cell_len
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(*header, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="")
     for line in cells:
         table.add_row(*line)

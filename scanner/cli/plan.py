@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ from ..ask.report import ReportFilter, report
 from ..store import open_store
 from ..units import human_bytes
 from .options import EXIT_FAILED, EXIT_OK, ByteSize, db_option, run_store_job
-from .output import format_option, render
+from .output import emit, output_options
 from .targets import device_options
 
 SIZES = {"work_size", "weight_size", "total_size", "device_memory"}
@@ -52,7 +51,7 @@ PACK_COLUMNS = ["device", "repository", "relpath", "copies", "total_size", "note
 @click.option("--min-total", type=ByteSize(), help="Only models needing at least this.")
 @click.option("--soc", help="Only models built for this SoC (e.g. Ascend310P3).")
 @click.option("--repo", help="Only repositories whose path contains this.")
-@format_option
+@output_options()
 def plan(
     db: str | None,
     target: Target,
@@ -104,12 +103,11 @@ def parse_models(path: Path) -> list[tuple[str, int]]:
 
 
 def _show_plan(planned: list[dict[str, Any]], fmt: str) -> int:
-    if fmt in ("table", "markdown"):
-        fit = sum(1 for p in planned if p["fits"])
-        misfit = sum(1 for p in planned if p["fits"] is False)
-        skipped = sum(1 for p in planned if p["fits"] is None)
-        click.echo(f"{len(planned)} model(s): {fit} fit, {misfit} do not, {skipped} not planned")
-    click.echo(render(planned, PLAN_COLUMNS, fmt, SIZES))
+    fit = sum(1 for p in planned if p["fits"])
+    misfit = sum(1 for p in planned if p["fits"] is False)
+    skipped = sum(1 for p in planned if p["fits"] is None)
+    prose = f"{len(planned)} model(s): {fit} fit, {misfit} do not, {skipped} not planned"
+    emit(fmt, planned, PLAN_COLUMNS, sizes=SIZES, prose=prose)
     return EXIT_FAILED if any(p["fits"] is False for p in planned) else EXIT_OK
 
 
@@ -119,19 +117,19 @@ def _show_packing(packing: Packing, target: Target, not_planned: list[Any], fmt:
     skipped = [
         {"repository": w.repository, "relpath": w.relpath, "reason": w.reason} for w in not_planned
     ]
-    if fmt == "json":
-        click.echo(
-            json.dumps({"device": target.device.name, **data, "not_planned": skipped}, indent=2)
-        )
-    else:
-        rows = [
-            {**model, "device": device["device"], "note": ""}
-            for device in data["devices"]
-            for model in device["models"]
-        ] + [{**left, "device": "left over", "note": left["reason"]} for left in data["left_over"]]
-        if fmt != "csv":
-            click.echo(_packing_summary(data, target.device.name, len(skipped)))
-        click.echo(render(rows, PACK_COLUMNS, fmt, SIZES))
+    rows = [
+        {**model, "device": device["device"], "note": ""}
+        for device in data["devices"]
+        for model in device["models"]
+    ] + [{**left, "device": "left over", "note": left["reason"]} for left in data["left_over"]]
+    emit(
+        fmt,
+        rows,
+        PACK_COLUMNS,
+        sizes=SIZES,
+        prose=_packing_summary(data, target.device.name, len(skipped)),
+        document={"device": target.device.name, **data, "not_planned": skipped},
+    )
     return EXIT_FAILED if data["left_over"] else EXIT_OK
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -10,7 +9,23 @@ import click
 from ..om import QueryResult, query_path
 from ..om.result import Inventory
 from ..units import human_bytes
+from .output import emit, output_options
 from .text import printable
+
+# The flat fields, for CSV and Markdown; JSON adds the inventory.
+COLUMNS = [
+    "path",
+    "status",
+    "ret",
+    "ret_name",
+    "work_size",
+    "weight_size",
+    "dynamic",
+    "dynamic_reason",
+    "format",
+    "bytes_read",
+    "error",
+]
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -79,16 +94,14 @@ def render(path: str, result: QueryResult) -> str:
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object per file.")
-def query(files: tuple[str, ...], as_json: bool) -> None:
+@output_options(json_alias=True)
+def query(files: tuple[str, ...], fmt: str) -> None:
     """Answer as aclmdlQuerySizeFromMem would for each FILE, with the model's inventory.
 
     Exit 0 when every file succeeded, 1 when any failed or could not be read.
     """
     results = [(path, query_path(path, inventory=True)) for path in files]
-    if as_json:
-        payload = [{"path": path, **result.to_dict()} for path, result in results]
-        click.echo(json.dumps(payload, indent=2))
-    else:
-        click.echo("\n\n".join(render(path, result) for path, result in results))
+    rows = [{"path": path, **result.to_dict()} for path, result in results]
+    people = "\n\n".join(render(path, result) for path, result in results)
+    emit(fmt, rows, COLUMNS, sizes={"work_size", "weight_size"}, people=people, document=rows)
     sys.exit(0 if all(result.ok for _, result in results) else 1)

@@ -1,8 +1,8 @@
 """The report formats beyond rows: `report --format html|sarif` and `diff --format sarif`.
 
-Each decorator replaces a command's ``--format`` option with one that also offers these
-formats, adds ``-o FILE``, ``--growth-threshold`` and the device options, and answers
-those formats itself; every other format goes on to the command as before.
+Each decorator gives a command the output options with these formats added, ``-o FILE``,
+``--growth-threshold`` and the device options, and answers those formats itself; every
+other format goes on to the command as before.
 """
 
 from __future__ import annotations
@@ -21,19 +21,13 @@ from ..ask.plan import Target
 from ..ask.report import ReportFilter
 from ..store import open_store
 from .options import EXIT_FAILED, FINITE, run_store_job
-from .output import FORMATS
+from .output import echo_data, output_options
 from .targets import device_options
 
 
 def _options(formats: Sequence[str]) -> list[Callable[..., Any]]:
     return [
-        click.option(
-            "--format",
-            "fmt",
-            type=click.Choice([*FORMATS, *formats]),
-            default="table",
-            show_default=True,
-        ),
+        output_options(*formats),
         click.option(
             "-o",
             "--output",
@@ -60,7 +54,7 @@ def _decorate(wrapper: Callable[..., Any], formats: Sequence[str]) -> Callable[.
 
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
-        click.echo(text)
+        echo_data(text)
         return
     try:
         output.write_text(text + "\n")

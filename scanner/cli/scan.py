@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 import anyio
 import click
@@ -24,6 +24,7 @@ from ..units import human_bytes
 from .exits import EXIT_FAILED, EXIT_NOT_RUN, EXIT_OK
 from .leases import lease_option
 from .options import ByteSize, backend_options, db_option, parse_devices, run_store_job
+from .output import emit, output_options
 from .progress import show_progress
 
 
@@ -46,6 +47,9 @@ def _metrics_path(value: str | None) -> str | None:
     if not os.path.isdir(os.path.dirname(os.path.abspath(value))):
         raise click.BadParameter(f"directory of {value} does not exist")
     return value
+
+
+SUMMARY_SIZES = {"bytes_read", "peak_budget_bytes"}
 
 
 def render_summary(summary: ScanSummary) -> str:
@@ -102,7 +106,7 @@ def render_summary(summary: ScanSummary) -> str:
     "With --distributed: how long the walk may go unheard before workers take it for dead "
     "and mark the scan interrupted."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
+@output_options(json_alias=True)
 @click.option(
     "--metrics-file",
     type=click.Path(dir_okay=False),
@@ -123,7 +127,7 @@ def scan(
     max_inflight_bytes: int,
     distributed: bool,
     lease_seconds: float,
-    as_json: bool,
+    fmt: str,
     metrics_file: str | None,
 ) -> None:
     """Walk ROOT... for models, size each one, and store the results.
@@ -140,7 +144,7 @@ def scan(
     if distributed:
         if metrics_file:
             raise click.UsageError("--metrics-file is for local scans: workers do the querying")
-        _queue_scan(db, options, lease_seconds, as_json)
+        _queue_scan(db, options, lease_seconds, fmt)
     device_ids = parse_devices(devices)
     console = Console(stderr=True)
     progress = Progress()
@@ -166,16 +170,18 @@ def scan(
     except (StoreError, BackendError, MetricsError) as exc:
         click.echo(f"omscan: {exc}", err=True)
         sys.exit(EXIT_NOT_RUN)
-    if as_json:
-        click.echo(json.dumps(summary.to_dict(), indent=2))
-    else:
-        click.echo(render_summary(summary))
+    _emit_summary(fmt, summary.to_dict(), render_summary(summary))
     if summary.status != "completed":
         sys.exit(EXIT_NOT_RUN)
     sys.exit(EXIT_FAILED if summary.failed else EXIT_OK)
 
 
-def _queue_scan(db: str, options: ScanOptions, lease_seconds: float, as_json: bool) -> None:
+def _emit_summary(fmt: str, data: dict[str, Any], people: str) -> None:
+    """A scan's summary: lines for people, one row (or object) for programs."""
+    emit(fmt, [data], list(data), sizes=SUMMARY_SIZES, people=people, document=data)
+
+
+def _queue_scan(db: str, options: ScanOptions, lease_seconds: float, fmt: str) -> None:
     """`scan --distributed`: the walk here, the queries on the workers."""
     from ..scan.distributed import enqueue_scan, open_leased_store
     from ..store.queue import require_postgresql
@@ -189,14 +195,12 @@ def _queue_scan(db: str, options: ScanOptions, lease_seconds: float, as_json: bo
 
     summary = run_store_job(main)
     data = summary.to_dict() | {"files_queued": summary.extra.get("queued", 0)}
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-    else:
-        click.echo(
-            f"scan {summary.scan_id} {summary.status}: {data['files_queued']:,} files queued "
-            f"for workers, {data['files_unchanged']:,} unchanged, "
-            f"{data['files_seen'] - data['files_queued'] - data['files_unchanged']:,} recorded "
-            f"without a query, {data['files_removed']:,} removed ({summary.seconds:.2f} s)\n"
-            "run `omscan worker --db URL` on each host; `omscan status --db URL` to follow"
-        )
+    people = (
+        f"scan {summary.scan_id} {summary.status}: {data['files_queued']:,} files queued "
+        f"for workers, {data['files_unchanged']:,} unchanged, "
+        f"{data['files_seen'] - data['files_queued'] - data['files_unchanged']:,} recorded "
+        f"without a query, {data['files_removed']:,} removed ({summary.seconds:.2f} s)\n"
+        "run `omscan worker --db URL` on each host; `omscan status --db URL` to follow"
+    )
+    _emit_summary(fmt, data, people)
     sys.exit(EXIT_OK if summary.status in ("running", "completed") else EXIT_NOT_RUN)

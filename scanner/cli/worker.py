@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import sys
 from typing import Any
@@ -26,7 +25,7 @@ from .options import (
     parse_devices,
     run_store_job,
 )
-from .output import emit, json_value, render, summary, to_json
+from .output import emit, output_options
 
 
 @click.command()
@@ -49,7 +48,7 @@ from .output import emit, json_value, render, summary, to_json
 @click.option(
     "--exit-when-idle", is_flag=True, help="Leave once no distributed scan has work left."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
+@output_options(json_alias=True)
 def worker(
     db: str | None,
     backend: str,
@@ -60,7 +59,7 @@ def worker(
     claim_size: int,
     poll_seconds: float,
     exit_when_idle: bool,
-    as_json: bool,
+    fmt: str,
 ) -> None:
     """Take files of distributed scans from the PostgreSQL queue, query them on this
     host's devices, and store the results. Runs until stopped (SIGINT/SIGTERM), or
@@ -92,28 +91,23 @@ def worker(
         click.echo(f"omscan: {exc}", err=True)
         sys.exit(EXIT_NOT_RUN)
     data = summary.to_dict()
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-    else:
-        click.echo(
-            f"worker {summary.worker_id} on {summary.host}: {data['files_done']:,} files done, "
-            f"{data['files_failed']:,} failed, {data['files_handed_back']:,} handed back to "
-            f"other hosts, {data['files_late']:,} late answers dropped "
-            f"in {summary.seconds:.1f} s"
-        )
+    emit(
+        fmt,
+        [data],
+        list(data),
+        sizes={"bytes_read"},
+        people=f"worker {summary.worker_id} on {summary.host}: {data['files_done']:,} files "
+        f"done, {data['files_failed']:,} failed, {data['files_handed_back']:,} handed back to "
+        f"other hosts, {data['files_late']:,} late answers dropped in {summary.seconds:.1f} s",
+        document=data,
+    )
     sys.exit(EXIT_FAILED if summary.failed else EXIT_OK)
 
 
 @click.command()
 @db_option
 @click.option("--scan", "scan_id", type=int, help="Scan id (default: the latest distributed one).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv", "markdown"]),
-    default="table",
-    show_default=True,
-)
+@output_options()
 def status(db: str | None, scan_id: int | None, fmt: str) -> None:
     """Progress of a distributed scan: totals, then per worker (every live one, and
     those that worked on it) what it holds (claimed), has done and failed, answers it
@@ -129,12 +123,13 @@ def status(db: str | None, scan_id: int | None, fmt: str) -> None:
         named = "" if scan_id is None else f" {scan_id}"
         click.echo(f"omscan: no distributed scan{named}", err=True)
         sys.exit(EXIT_NOT_RUN)
-    if fmt == "json":
-        emit(to_json(json_value(progress)))
-        return
-    summary(describe_progress(progress), fmt)
-    columns = ["host", "worker", "pid", "state", "claimed", "done", "failed", "late", "rate"]
-    emit(render(progress["workers"], columns, fmt))
+    emit(
+        fmt,
+        progress["workers"],
+        ["host", "worker", "pid", "state", "claimed", "done", "failed", "late", "rate"],
+        prose=describe_progress(progress),
+        document=progress,
+    )
 
 
 def describe_progress(progress: dict[str, Any]) -> str:

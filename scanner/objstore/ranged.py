@@ -21,6 +21,7 @@ from functools import partial
 
 import anyio.to_thread
 
+from ..core import Status
 from ..om.query import ZIP_MAGIC
 from ..om.reader import query_source
 from ..om.result import QueryResult
@@ -102,7 +103,7 @@ def answer_blocking(bucket: Bucket, obj: ObjectInfo, inventory: bool = True) -> 
     try:
         return query_source(source, inventory=inventory)
     except ObjectStoreError as exc:
-        fault = "changed" if isinstance(exc, ObjectChanged) else "unreadable"
+        fault = Status.CHANGED if isinstance(exc, ObjectChanged) else Status.UNREADABLE
         return QueryResult(ret=None, fault=fault, error=exc.reason, bytes_read=source.bytes_read)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from ..core import Status
 from .deadline import NO_DEADLINE, Deadline
 from .errors import FileAccessError, OmError, QueryTimeout
 from .inventory import build_inventory
@@ -42,7 +43,7 @@ def query_source(
         return QueryResult(ret=None, error=str(exc), format=fmt, bytes_read=source.bytes_read)
     except QueryTimeout as exc:
         return QueryResult(
-            ret=None, fault="timeout", error=str(exc), format=fmt, bytes_read=source.bytes_read
+            ret=None, fault=Status.TIMEOUT, error=str(exc), format=fmt, bytes_read=source.bytes_read
         )
     return QueryResult(
         ret=0,

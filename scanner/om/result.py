@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..core import Status
 from .errors import error_name
 
 
@@ -71,7 +72,7 @@ class QueryResult:
 
     ret: int | None
     error: str | None = None
-    fault: str = "unreadable"  # why ret is None: unreadable, timeout, worker_crashed
+    fault: Status = Status.UNREADABLE  # why ret is None: unreadable, timeout, worker_crashed
     work_size: int = 0
     weight_size: int = 0
     dynamic_reason: str | None = None
@@ -92,12 +93,12 @@ class QueryResult:
         return None if self.ret is None else error_name(self.ret)
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         """``ok``, ``failed`` (the API returned an error), or the ``fault`` that kept
         the bytes from an answer."""
         if self.ret is None:
             return self.fault
-        return "ok" if self.ret == 0 else "failed"
+        return Status.OK if self.ret == 0 else Status.FAILED
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

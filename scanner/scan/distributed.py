@@ -27,14 +27,14 @@ from typing import TypeVar
 import anyio
 
 from ..backends.base import Backend
+from ..core import NOT_FAILURES, ModelFile, Status
 from ..store import ResultItem, Store, StoreError, open_store
 from ..store.errors import ScanClosed
 from ..store.queue import MAX_EXPIRED, Claim, FencedAnswer, WorkQueue
-from ..store.schema import NOT_FAILURES
 from .lifecycle import ScanSummary, scan_lifecycle, until_stopped
 from .local import LocalSource, ScanOptions, describe, result_item, store_sink
 from .pipeline import Outcome, PipelineOptions, Progress, WorkItem, run_pipeline, split_batch
-from .walk import FileEntry, classify
+from .walk import classify
 
 ENQUEUE_BATCH = 2000
 T = TypeVar("T")
@@ -84,7 +84,7 @@ def open_leased_store(url: str | None, lease_seconds: float) -> AbstractAsyncCon
 
 
 @dataclass(frozen=True)
-class QueuedFile(FileEntry):
+class QueuedFile(ModelFile):
     """A file as the queue handed it out: which item, of which scan, and the path it
     resolved to when claimed (what the backend reads: no link left to follow)."""
 
@@ -343,7 +343,7 @@ class QueueSource:
                 await anyio.sleep(self.options.poll_seconds)
                 continue
             fresh = self.holdings.take(claims)
-            entries: list[FileEntry] = [
+            entries: list[ModelFile] = [
                 await self._unreadable_everywhere(c) for c in fresh if c.missed_here
             ]
             found, misses = await anyio.to_thread.run_sync(
@@ -362,7 +362,7 @@ class QueueSource:
         for outcome in batch:
             entry, answer = outcome.entry, outcome.answer
             assert isinstance(entry, QueuedFile) and answer is not None  # nothing is carried
-            if answer.backend != "walk" and answer.result.status == "unreadable":
+            if answer.backend != "walk" and answer.result.status == Status.UNREADABLE:
                 misses.append((entry.item_id, answer.result.error or "cannot read"))
             else:
                 answers[entry.item_id] = (entry, result_item(entry, answer))
@@ -402,14 +402,16 @@ class QueueSource:
         hosts = await once_more(partial(self.queue.misses_of, claim.item_id))
         seen = "; ".join(f"{host}: {error}" for host, error in hosts)
         if all(error.startswith("ENOENT") for _, error in hosts):
-            return _queued(claim, status="changed", error=f"file gone since the walk ({seen})")
-        return _queued(claim, status="unreadable", error=f"not readable from any host ({seen})")
+            return _queued(claim, status=Status.CHANGED, error=f"file gone since the walk ({seen})")
+        return _queued(
+            claim, status=Status.UNREADABLE, error=f"not readable from any host ({seen})"
+        )
 
 
 def _queued(
     claim: Claim,
     info: os.stat_result | None = None,
-    status: str | None = None,
+    status: Status | None = None,
     error: str | None = None,
     resolved: str = "",
 ) -> QueuedFile:
@@ -431,35 +433,35 @@ class _Refused(Exception):
     """A claimed path that the walk's rules forbid reading."""
 
 
-def _look_up(claims: Sequence[Claim]) -> tuple[list[FileEntry], list[tuple[int, str]]]:
+def _look_up(claims: Sequence[Claim]) -> tuple[list[ModelFile], list[tuple[int, str]]]:
     """Find each claimed file on this host as the walk allows (in a thread: a shared
     mount may be slow). A file this host cannot reach or read is a miss, for other hosts
     to try (the backend's reads hand back the same way); one the walk's rules forbid is
     recorded as ``unreadable``, saying why."""
-    entries: list[FileEntry] = []
+    entries: list[ModelFile] = []
     misses: list[tuple[int, str]] = []
     for claim in claims:
         if claim.expired >= MAX_EXPIRED:
             error = f"given up: {claim.expired} workers lost their lease on it (crashed or hung)"
-            entries.append(_queued(claim, status="abandoned", error=error))
+            entries.append(_queued(claim, status=Status.ABANDONED, error=error))
             continue
         try:
             entry = _resolved(claim)
         except _Refused as refused:
-            entries.append(_queued(claim, status="unreadable", error=f"refused: {refused}"))
+            entries.append(_queued(claim, status=Status.UNREADABLE, error=f"refused: {refused}"))
             continue
         except OSError as exc:
             error = f"{errno.errorcode.get(exc.errno or 0, 'error')}: {exc.strerror}"
             misses.append((claim.item_id, error))
             continue
-        if entry.status == "unreadable":  # a small file that classify could not read here
+        if entry.status == Status.UNREADABLE:  # a small file that classify could not read here
             misses.append((claim.item_id, entry.error or "cannot read"))
         else:
             entries.append(entry)
     return entries, misses
 
 
-def _resolved(claim: Claim) -> FileEntry:
+def _resolved(claim: Claim) -> ModelFile:
     """The claimed file, as the walk would take it: links are followed only where they
     stay inside the root (unless the scan followed them out), and only regular files.
     The path is resolved by the kernel once (``O_PATH``: nothing is read, no device or

@@ -13,10 +13,11 @@ from typing import Any
 import anyio
 
 from ..backends.base import Answer, Backend
+from ..core import ModelFile
 from ..store import PreviousFile, ResultItem, Store
 from .lifecycle import ScanRun, ScanSummary, scan_lifecycle
 from .pipeline import Outcome, PipelineOptions, Progress, Sink, WorkItem, run_pipeline
-from .walk import FileEntry, Matcher, Subtree, WalkOptions, classify, walk
+from .walk import Matcher, Subtree, WalkOptions, classify, walk
 
 WALK_BATCH = 512
 
@@ -29,7 +30,7 @@ class ScanOptions:
     full: bool = False  # re-read files even when unchanged
 
 
-def is_unchanged(entry: FileEntry, previous: PreviousFile) -> bool:
+def is_unchanged(entry: ModelFile, previous: PreviousFile) -> bool:
     return previous.settled and (previous.size, previous.mtime_ns, previous.inode) == (
         entry.size,
         entry.mtime_ns,
@@ -102,7 +103,7 @@ class LocalSource:
     def repositories(self) -> list[str]:
         return sorted(self.present)
 
-    def _item(self, entry: FileEntry) -> WorkItem:
+    def _item(self, entry: ModelFile) -> WorkItem:
         present = self.present[entry.root]
         previous = self.previous.get(entry.root, {})
         if entry.directory:
@@ -225,7 +226,7 @@ def store_sink(store: Store, scan_id: int) -> Sink:
     return sink
 
 
-def result_item(entry: FileEntry, answer: Answer) -> ResultItem:
+def result_item(entry: ModelFile, answer: Answer) -> ResultItem:
     return ResultItem(
         root=entry.root,
         relpath=entry.relpath,

@@ -19,23 +19,22 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ..backends.base import Answer, Backend, Loaded
 from ..concurrency import first_error
+from ..core import NOT_FAILURES, ModelFile, Status
 from ..om import QueryResult
 from ..store import PreviousFile
-from ..store.schema import NOT_FAILURES
 from .budget import ByteBudget
-from .walk import FileEntry
 
 
 @dataclass(frozen=True)
 class WorkItem:
-    entry: FileEntry
+    entry: ModelFile
     # Unchanged since its last settled result: no read, no query, that result is carried.
     carried: PreviousFile | None = None
 
 
 @dataclass(frozen=True)
 class Outcome:
-    entry: FileEntry
+    entry: ModelFile
     answer: Answer | None  # None when carried forward
     carried: PreviousFile | None = None
 
@@ -47,7 +46,7 @@ class Outcome:
         return self.carried.status
 
 
-_Loaded = tuple[FileEntry, Loaded, int]  # a file, its bytes in memory, budget taken
+_Loaded = tuple[ModelFile, Loaded, int]  # a file, its bytes in memory, budget taken
 
 
 Sink = Callable[[Sequence[Outcome]], Awaitable[None]]
@@ -87,9 +86,9 @@ class PipelineOptions:
     stream_depth: int = 64
 
 
-def skipped_answer(entry: FileEntry) -> Answer:
+def skipped_answer(entry: ModelFile) -> Answer:
     """A file recorded without a query (LFS pointer, empty, unreadable)."""
-    result = QueryResult(ret=None, error=entry.error, fault=entry.status or "unreadable")
+    result = QueryResult(ret=None, error=entry.error, fault=entry.status or Status.UNREADABLE)
     return Answer(result, backend="walk", device=None, seconds=0.0)
 
 

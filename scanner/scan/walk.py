@@ -17,31 +17,12 @@ import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from ..core import ModelFile, Status
+
 LFS_PREFIX = b"version https://git-lfs.github.com/spec/v1"
 LFS_MAX_SIZE = 1024  # Git LFS pointer files are smaller than this by specification
 SKIP_DIRS = {".git", ".hg", ".svn"}
 PATH_MAX = os.pathconf("/", "PC_PATH_MAX")  # the longest path the system calls take
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """A file the walk found. ``status`` is None for a model to query; otherwise it
-    says why the file is recorded without a query (``lfs_pointer``, ``empty``,
-    ``unreadable``) and ``error`` gives the detail."""
-
-    root: str
-    relpath: str
-    size: int = 0
-    mtime_ns: int = 0
-    inode: int = 0
-    device: int = 0
-    status: str | None = None
-    error: str | None = None
-    directory: bool = False  # an unreadable directory, recorded in place of its files
-
-    @property
-    def path(self) -> str:
-        return os.path.join(self.root, self.relpath)
 
 
 @dataclass(frozen=True)
@@ -118,7 +99,7 @@ class Subtree:
         return os.path.join(self.repository, self.start) if self.start else self.repository
 
 
-def walk(roots: Sequence[str | Subtree], options: WalkOptions) -> Iterator[FileEntry]:
+def walk(roots: Sequence[str | Subtree], options: WalkOptions) -> Iterator[ModelFile]:
     """Every matching file under ``roots`` (a path is a repository of its own), in a
     stable order; each file's ``root`` is its repository and ``relpath`` is relative to it."""
     parts = [r if isinstance(r, Subtree) else Subtree(os.path.realpath(r)) for r in roots]
@@ -137,7 +118,7 @@ def _walk_root(
     matches: Matcher,
     seen_dirs: set[tuple[int, int]],
     seen_files: set[tuple[int, int]],
-) -> Iterator[FileEntry]:
+) -> Iterator[ModelFile]:
     root = part.repository
     stack = [part.start]
     while stack:
@@ -151,10 +132,10 @@ def _walk_root(
             with os.scandir(directory) as scanner:
                 entries = sorted(scanner, key=lambda e: e.name)
         except OSError as exc:
-            yield FileEntry(
+            yield ModelFile(
                 root,
                 reldir or ".",
-                status="unreadable",
+                status=Status.UNREADABLE,
                 error=_why(exc, "directory", directory),
                 directory=True,
             )
@@ -171,10 +152,12 @@ def _walk_root(
                 # (a path past PATH_MAX lands here, its type known from the listing).
                 if entry.is_dir(follow_symlinks=False):
                     why = _why(exc, "directory", entry.path)
-                    yield FileEntry(root, relpath, status="unreadable", error=why, directory=True)
+                    yield ModelFile(
+                        root, relpath, status=Status.UNREADABLE, error=why, directory=True
+                    )
                 elif matches(relpath):
                     why = _why(exc, "file", entry.path)
-                    yield FileEntry(root, relpath, status="unreadable", error=why)
+                    yield ModelFile(root, relpath, status=Status.UNREADABLE, error=why)
                 continue
             if stat.S_ISDIR(info.st_mode):
                 if entry.name not in SKIP_DIRS and relpath not in part.prune:
@@ -189,28 +172,28 @@ def _walk_root(
         stack.extend(reversed(subdirs))
 
 
-def _entry(root: str, relpath: str, info: os.stat_result) -> FileEntry:
-    return FileEntry(root, relpath, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
+def _entry(root: str, relpath: str, info: os.stat_result) -> ModelFile:
+    return ModelFile(root, relpath, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
 
 
-def classify(entry: FileEntry) -> FileEntry:
+def classify(entry: ModelFile) -> ModelFile:
     """Recognise an empty file, and a Git LFS pointer by its first bytes. Called only
     for files about to be read anyway, so an unchanged tree costs no reads."""
     if entry.status is not None or entry.size >= LFS_MAX_SIZE:
         return entry
     if entry.size == 0:
-        return _with(entry, "empty", "empty file (a placeholder, not a model)")
+        return _with(entry, Status.EMPTY, "empty file (a placeholder, not a model)")
     try:
         with open(entry.path, "rb") as handle:
             head = handle.read(len(LFS_PREFIX))
     except OSError as exc:
-        return _with(entry, "unreadable", _why(exc, "file", entry.path))
+        return _with(entry, Status.UNREADABLE, _why(exc, "file", entry.path))
     if head == LFS_PREFIX:
-        return _with(entry, "lfs_pointer", "Git LFS pointer: the model itself was not fetched")
+        return _with(entry, Status.LFS_POINTER, "Git LFS pointer: the model itself was not fetched")
     return entry
 
 
-def _with(entry: FileEntry, status: str, error: str) -> FileEntry:
+def _with(entry: ModelFile, status: Status, error: str) -> ModelFile:
     return dataclasses.replace(entry, status=status, error=error)
 
 

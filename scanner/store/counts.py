@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .schema import NOT_FAILURES
+from ..core import NOT_FAILURES
 
 
 def scan_counts(

@@ -9,8 +9,9 @@ import contextlib
 import fcntl
 import os
 import socket
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 from sqlalchemy import text
@@ -18,7 +19,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .errors import StoreError
-from .store import Store
+
+if TYPE_CHECKING:
+    from .store import Store
 
 ADVISORY_KEY = 0x6F6D7363616E  # "omscan"
 WATCH_SECONDS = 1.0
@@ -53,14 +56,15 @@ def _holder() -> str:
     return f"pid {os.getpid()} on {socket.gethostname()}"
 
 
+def scan_lock(store: Store) -> AbstractAsyncContextManager[ScanLock]:
+    """The scan lock of ``store``'s database, as its dialect takes it: ``advisory_lock``
+    or ``file_lock``. StoreError naming the holder if another scan has it."""
+    return store.dialect.scan_lock(store)
+
+
 @asynccontextmanager
-async def scan_lock(store: Store) -> AsyncIterator[ScanLock]:
-    if store.engine.url.get_backend_name() == "sqlite":
-        if store.file is None:
-            raise StoreError(f"{store.display_url}: a scan needs a database file, not memory")
-        with _file_lock(store, store.display_url):
-            yield ScanLock()
-        return
+async def advisory_lock(store: Store) -> AsyncIterator[ScanLock]:
+    """A PostgreSQL session advisory lock, on a connection of its own."""
     async with store.failures_told():
         conn = await store.engine.connect()
     try:
@@ -98,9 +102,12 @@ _PG_HOLDER = text(
 )
 
 
-@contextmanager
-def _file_lock(store: Store, display: str) -> Iterator[None]:
-    """flock on the database file itself: every name of the file meets it."""
+@asynccontextmanager
+async def file_lock(store: Store) -> AsyncIterator[ScanLock]:
+    """flock on the SQLite database file itself: every name of the file meets it."""
+    display = store.display_url
+    if store.file is None:
+        raise StoreError(f"{display}: a scan needs a database file, not memory")
     handle = store.database_file()
     if handle.scanning:
         raise StoreError(f"another scan is running on {display} ({_holder()}); try again later")
@@ -113,7 +120,7 @@ def _file_lock(store: Store, display: str) -> Iterator[None]:
         ) from None
     handle.scanning = True
     try:
-        yield
+        yield ScanLock()
     finally:
         handle.scanning = False
         fcntl.flock(handle.fd, fcntl.LOCK_UN)

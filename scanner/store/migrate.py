@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
+from .dialect import dialect_for
 from .errors import StoreError
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(files("scanner.migrations")))
     config.attributes["connection"] = connection
+    if connection is not None:
+        batch = dialect_for(connection.engine.url).alters_by_copy
+        config.attributes["render_as_batch"] = batch
     return config
 
 

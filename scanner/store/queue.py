@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..core import NOT_FAILURES
 from .counts import scan_counts
+from .dialect import dialect_for
 from .errors import StoreError
 from .names import disk_name, stored_name
-from .schema import NOT_FAILURES, results, scans, work_items, work_misses, work_scans, workers
+from .schema import results, scans, work_items, work_misses, work_scans, workers
 from .store import ResultItem, Store, lock_running
 from .urls import async_url, mask, resolve
 
@@ -193,7 +194,7 @@ class FencedAnswer:
 def require_postgresql(url: str | None) -> None:
     """Refuse a database that cannot hold the queue before opening (or creating) it."""
     given = resolve(url)
-    if async_url(given).get_backend_name() != "postgresql":
+    if not dialect_for(async_url(given)).holds_queue:
         raise StoreError(f"distributed scans need a PostgreSQL database, not {mask(given)}")
 
 
@@ -202,7 +203,7 @@ class WorkQueue:
     ``lease_seconds``: how long this process's claims (or walk) stay its own unheard."""
 
     def __init__(self, store: Store, lease_seconds: float = 30.0) -> None:
-        if store.engine.dialect.name != "postgresql":
+        if not store.dialect.holds_queue:
             raise StoreError(
                 f"distributed scans need a PostgreSQL database, not {store.display_url}"
             )
@@ -269,7 +270,7 @@ class WorkQueue:
                 }
                 for root, relpath in files
             ]
-            stmt = pg_insert(work_items).on_conflict_do_nothing()
+            stmt = self.store.dialect.insert(work_items).on_conflict_do_nothing()
             await conn.execute(stmt, rows)
             await conn.execute(
                 update(work_scans)
@@ -362,7 +363,7 @@ class WorkQueue:
         records them (``Claim.missed_here``)."""
         async with self.store.transaction() as conn:
             await conn.execute(
-                pg_insert(work_misses).on_conflict_do_nothing(),
+                self.store.dialect.insert(work_misses).on_conflict_do_nothing(),
                 [{"item_id": item, "host": host, "error": error} for item, _, error in misses],
             )
             await conn.execute(

@@ -105,11 +105,6 @@ removals = Table(
     Column("scan_id", Integer, ForeignKey("scans.id"), primary_key=True),
 )
 
-# Outcomes that are final for unchanged bytes; others (unreadable, timeout, …) are retried.
-SETTLED_STATUSES = ("ok", "failed", "lfs_pointer", "empty")
-# Outcomes that are not failures: placeholders are recorded, not failed.
-NOT_FAILURES = ("ok", "lfs_pointer", "empty")
-
 # --- the work queue of distributed scans (PostgreSQL) ---------------------------------
 
 work_scans = Table(

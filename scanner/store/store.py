@@ -8,7 +8,6 @@ statement ever deletes or overwrites an earlier scan's results.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import ExitStack, asynccontextmanager
@@ -17,11 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
     and_,
     bindparam,
     case,
-    event,
     false,
     func,
     insert,
@@ -33,17 +30,17 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ..core import SETTLED_STATUSES
 from ..om import Inventory, QueryResult
 from . import migrate
 from .dbfile import DatabaseFile, database_file
+from .dialect import Dialect, chunks, dialect_for
 from .errors import ScanClosed, StoreError
 from .names import disk_name, storable_text, stored_name
 from .schema import (
-    SETTLED_STATUSES,
     model_files,
     removals,
     repositories,
@@ -52,14 +49,6 @@ from .schema import (
     work_scans,
 )
 from .urls import async_url, mask, resolve
-
-CHUNK = 500  # ids per IN (...) list, well under every driver's parameter limit
-CONNECT_TIMEOUT_S = 10
-MIGRATE_KEY = 0x6F6D7363616E + 1  # PostgreSQL advisory lock held while migrating
-# A PostgreSQL statement with no answer for this long means a dead connection (a server
-# gone without a reset, a dropped NAT entry): fail instead of waiting for TCP to give up.
-# A URL's own ``?command_timeout=SECONDS`` wins.
-COMMAND_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -101,20 +90,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
-    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
-
-
-def _upsert(conn: Connection | AsyncConnection, table: Any) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
-
-
 FILE_UPDATES = ("size", "mtime_ns", "inode", "fs_device", "content_hash", "last_scan_id")
 
 
 async def _upsert_files(
-    conn: AsyncConnection, rows: list[dict[str, Any]]
+    dialect: Dialect, conn: AsyncConnection, rows: list[dict[str, Any]]
 ) -> dict[tuple[int, str], int]:
     """Insert or refresh file rows; their ids by (repository, relpath).
 
@@ -123,12 +103,10 @@ async def _upsert_files(
     forward, and a removal by a later scan stands; a result of this scan or a later one
     brings a removed file back.
 
-    Each driver's fast path differs: asyncpg batches RETURNING upserts itself, while
-    aiosqlite would run them row by row, so SQLite upserts in bulk and reads ids back.
     Every value is per row or a SQL expression: one bound constant (``removed_at =
     :param``) makes SQLAlchemy send the rows one by one instead of in one VALUES list.
     """
-    stmt = _upsert(conn, model_files)
+    stmt = dialect.insert(model_files)
     new, old = stmt.excluded, model_files.c
     removed_later = func.coalesce(old.removed_scan_id > new.last_scan_id, false())
     newer = and_(new.last_scan_id >= old.last_scan_id, not_(removed_later))
@@ -140,22 +118,8 @@ async def _upsert_files(
             "removed_at": case((removed_later, old.removed_at), else_=null()),
         },
     )
-    key = (model_files.c.id, model_files.c.repository_id, model_files.c.relpath)
-    if conn.dialect.name == "postgresql":
-        returned = await conn.execute(stmt.returning(*key), rows)
-        return {(row.repository_id, row.relpath): row.id for row in returned}
-    await conn.execute(stmt, rows)
-    ids: dict[tuple[int, str], int] = {}
-    for repo_id in {row["repository_id"] for row in rows}:
-        relpaths = [row["relpath"] for row in rows if row["repository_id"] == repo_id]
-        for chunk in _chunks(relpaths):
-            found = await conn.execute(
-                select(*key).where(
-                    model_files.c.repository_id == repo_id, model_files.c.relpath.in_(chunk)
-                )
-            )
-            ids.update({(row.repository_id, row.relpath): row.id for row in found})
-    return ids
+    key = (model_files.c.repository_id, model_files.c.relpath)
+    return await dialect.upsert_ids(conn, stmt, rows, key, model_files.c.id)
 
 
 # BIGINT holds 2**63 - 1; half of it keeps work + weight (the view's total) in range.
@@ -224,8 +188,11 @@ def _result_row(scan_id: int, file_id: int, item: ResultItem) -> dict[str, Any]:
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine, display_url: str, file: str | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, dialect: Dialect, display_url: str, file: str | None = None
+    ) -> None:
         self.engine = engine
+        self.dialect = dialect
         self.display_url = display_url  # as the user typed it, password masked
         self.file = file  # the SQLite database file, None for PostgreSQL
         self._after_close = ExitStack()  # released once every connection is closed
@@ -270,12 +237,7 @@ class Store:
         meeting a new database at once wait for each other, then find it at head, and a
         migration stopped halfway leaves nothing behind."""
         async with self.transaction() as conn:
-            if conn.dialect.name == "postgresql":
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_KEY})
-            else:
-                # Python's sqlite3 runs DDL in autocommit unless a transaction is open:
-                # open it ourselves (IMMEDIATE: the write lock, up front).
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            await self.dialect.lock_schema(conn)
             yield conn
 
     async def current_revision(self) -> str | None:
@@ -407,11 +369,11 @@ class Store:
             }
             for i, (repo_id, relpath) in zip(items, keys, strict=True)
         ]
-        file_ids = await _upsert_files(conn, file_rows)
+        file_ids = await _upsert_files(self.dialect, conn, file_rows)
         result_rows = [
             _result_row(scan_id, file_ids[key], i) for i, key in zip(items, keys, strict=True)
         ]
-        result_stmt = _upsert(conn, results)
+        result_stmt = self.dialect.insert(results)
         result_stmt = result_stmt.on_conflict_do_update(
             index_elements=["scan_id", "file_id"],
             set_={
@@ -431,8 +393,8 @@ class Store:
             return
         async with self.transaction() as conn:
             await lock_running(conn, scan_id)
-            statement = _carry_statement(conn, scan_id)
-            for chunk in _chunks(settled):
+            statement = _carry_statement(self.dialect, scan_id)
+            for chunk in chunks(settled):
                 await conn.execute(statement, {"ids": [p.result_id for p in chunk]})
                 await conn.execute(
                     update(model_files)
@@ -448,14 +410,14 @@ class Store:
         what is present now) and in ``removals`` (kept when a file comes back, so that
         ``diff`` knows what was present after any earlier scan)."""
         async with self.transaction() as conn:
-            for chunk in _chunks(file_ids):
+            for chunk in chunks(file_ids):
                 await conn.execute(
                     update(model_files)
                     .where(model_files.c.id.in_(chunk))
                     .values(removed_scan_id=scan_id, removed_at=_now())
                 )
                 rows = [{"file_id": file_id, "scan_id": scan_id} for file_id in chunk]
-                await conn.execute(_upsert(conn, removals).on_conflict_do_nothing(), rows)
+                await conn.execute(self.dialect.insert(removals).on_conflict_do_nothing(), rows)
         return len(file_ids)
 
     # --- reads ------------------------------------------------------------------
@@ -479,7 +441,7 @@ class Store:
     ) -> dict[str, int]:
         """The ids of the repositories at ``roots`` (created if new), by root."""
         paths = {stored_name(root): root for root in roots}
-        stmt = _upsert(conn, repositories).on_conflict_do_nothing(index_elements=["path"])
+        stmt = self.dialect.insert(repositories).on_conflict_do_nothing(index_elements=["path"])
         await conn.execute(stmt, [{"path": path, "first_scan_id": scan_id} for path in paths])
         rows = await conn.execute(
             select(repositories.c.path, repositories.c.id).where(repositories.c.path.in_(paths))
@@ -498,7 +460,7 @@ async def lock_running(conn: AsyncConnection, scan_id: int) -> None:
         raise ScanClosed(f"scan {scan_id} is {status or 'gone'}: nothing more is stored for it")
 
 
-def _carry_statement(conn: AsyncConnection, scan_id: int) -> Any:
+def _carry_statement(dialect: Dialect, scan_id: int) -> Any:
     """INSERT … SELECT copying the result rows whose ids are bound as ``ids``."""
     copied = [c.name for c in results.columns if c.name not in ("id", "scan_id", "carried")]
     query = select(
@@ -506,7 +468,7 @@ def _carry_statement(conn: AsyncConnection, scan_id: int) -> Any:
         *(results.c[name] for name in copied),
         true().label("carried"),
     ).where(results.c.id.in_(bindparam("ids", expanding=True)))
-    stmt = _upsert(conn, results).from_select(["scan_id", *copied, "carried"], query)
+    stmt = dialect.insert(results).from_select(["scan_id", *copied, "carried"], query)
     return stmt.on_conflict_do_nothing(index_elements=["scan_id", "file_id"])
 
 
@@ -517,38 +479,6 @@ def _reason(exc: BaseException) -> str:
         return "no answer from the server in time (connection lost?)"
     message = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
     return message
-
-
-def _sqlite_pragmas(busy: bool) -> Any:
-    """Connection setup; ``busy``: wait up to 30 s for another writer's lock (a URL's
-    own ``?timeout=SECONDS`` is applied by the driver instead)."""
-
-    def setup(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        if busy:
-            cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    return setup
-
-
-def _refuse_hard_links(file: str, display: str) -> None:
-    """SQLite keeps a database's write-ahead log and its index beside the *name* it was
-    opened by (it resolves symlinks, but a hard link is a second name of its own): two
-    processes writing through two names each miss the other's log, and check-pointing
-    both corrupts the file. No lock can make that safe, so such a file is refused."""
-    try:
-        links = os.stat(file).st_nlink
-    except FileNotFoundError:
-        return
-    if links > 1:
-        raise StoreError(
-            f"database {display}: the file has {links} names (hard links); SQLite keeps its "
-            "write-ahead log beside the name it is opened by, so two names corrupt it: "
-            "remove the other links"
-        )
 
 
 @asynccontextmanager
@@ -568,30 +498,10 @@ async def open_store(
     transaction (its process paused) so that its row locks block nobody for longer."""
     given = resolve(url)
     parsed = async_url(given)
-    file: str | None = None
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        folder = os.path.dirname(os.path.abspath(parsed.database))
-        if not os.path.isdir(folder):
-            raise StoreError(f"database {mask(given)}: directory {folder} does not exist")
-        file = os.path.abspath(parsed.database)
-        _refuse_hard_links(file, mask(given))
-    connect_args: dict[str, Any] = {}
-    if parsed.get_backend_name() == "postgresql":
-        # asyncpg waits 60 s for an unreachable server by default; a nightly job should not.
-        connect_args["timeout"] = min(CONNECT_TIMEOUT_S, statement_timeout or math.inf)
-        if "command_timeout" not in parsed.query:
-            connect_args["command_timeout"] = COMMAND_TIMEOUT
-        if statement_timeout is not None:
-            asked = float(str(parsed.query.get("command_timeout", COMMAND_TIMEOUT)))
-            connect_args["command_timeout"] = min(asked, statement_timeout)
-        if idle_transaction_timeout is not None:
-            limit_ms = str(max(1, round(idle_transaction_timeout * 1000)))
-            connect_args["server_settings"] = {"idle_in_transaction_session_timeout": limit_ms}
-    engine = create_async_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
-    if parsed.get_backend_name() == "sqlite":
-        busy = "timeout" not in parsed.query
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy))
-    store = Store(engine, mask(given), file)
+    dialect = dialect_for(parsed)
+    file = dialect.database_file(parsed, mask(given))
+    engine = dialect.engine(parsed, statement_timeout, idle_transaction_timeout)
+    store = Store(engine, dialect, mask(given), file)
     try:
         if migrate_schema:
             await store.upgrade()

@@ -13,47 +13,13 @@ from urllib.parse import unquote
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from .dialect import COUNT, SECONDS, Dialect, dialect_for
 from .errors import StoreError
 
 DEFAULT_URL = "sqlite:///omscan.db"
 ENV_VAR = "OMSCAN_DB"
 HIDDEN = "***"
 
-_DRIVERS = {
-    "sqlite": "sqlite+aiosqlite",
-    "sqlite+aiosqlite": "sqlite+aiosqlite",
-    "postgresql": "postgresql+asyncpg",
-    "postgres": "postgresql+asyncpg",
-    "postgresql+asyncpg": "postgresql+asyncpg",
-}
-# The URL parameters each driver takes, with the values it accepts (a kind, or the
-# choices): any other would reach the driver as an argument it rejects with a traceback.
-_TEXT, _SECONDS, _COUNT = "one value", "a number of seconds above 0", "a whole number"
-_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-PARAMETERS: dict[str, dict[str, str | tuple[str, ...]]] = {
-    "sqlite+aiosqlite": {"timeout": _SECONDS},
-    "postgresql+asyncpg": {
-        "host": _TEXT,
-        "port": _COUNT,
-        "user": _TEXT,
-        "password": _TEXT,
-        "passfile": _TEXT,
-        "ssl": _SSL_MODES,
-        "sslmode": _SSL_MODES,  # libpq's spelling, turned into ssl
-        "command_timeout": _SECONDS,
-        "target_session_attrs": (
-            "any",
-            "primary",
-            "standby",
-            "prefer-standby",
-            "read-write",
-            "read-only",
-        ),
-        "krbsrvname": _TEXT,
-        "gsslib": ("gssapi", "sspi"),
-        "prepared_statement_cache_size": _COUNT,
-    },
-}
 # Query keys (and libpq keywords) whose value is a credential: password, sslpassword,
 # passfile, ?secret=, ?token=, ?aws_secret_access_key= …
 _SECRET_KEY = re.compile(r"pass|pwd|secret|token|credential|key", re.IGNORECASE)
@@ -72,9 +38,8 @@ def resolve(url: str | None) -> str:
 
 
 def async_url(url: str) -> URL:
-    """``sqlite:///x.db`` → sqlite+aiosqlite, ``postgresql://`` → postgresql+asyncpg.
-
-    libpq's ``?sslmode=`` is what people paste; asyncpg spells it ``?ssl=``."""
+    """``sqlite:///x.db`` → sqlite+aiosqlite, ``postgresql://`` → postgresql+asyncpg: the
+    URL as its dialect's driver takes it, its parameters checked."""
     try:
         parsed = make_url(url)
         port = parsed.port  # a bad port only raises when read
@@ -85,27 +50,19 @@ def async_url(url: str) -> URL:
     if "@" in (parsed.host or ""):
         # user:p@ss@host: the driver would take "ss@host" for the host
         raise StoreError(f"not a database URL: {mask(url)} (write @ in a password as %40)")
-    driver = _DRIVERS.get(parsed.drivername)
-    if driver is None:
-        raise StoreError(
-            f"unsupported database {parsed.drivername!r}: use sqlite:///PATH or postgresql://…"
-        )
-    _check_parameters(url, driver, parsed.query)
-    parsed = parsed.set(drivername=driver)
-    if driver == "postgresql+asyncpg" and "sslmode" in parsed.query:
-        mode = parsed.query["sslmode"]
-        parsed = parsed.difference_update_query(["sslmode"]).update_query_dict({"ssl": mode})
-    return parsed
+    dialect = dialect_for(parsed.drivername)
+    _check_parameters(url, dialect, parsed.query)
+    return dialect.driver_url(parsed)
 
 
-def _check_parameters(url: str, driver: str, query: Mapping[str, Any]) -> None:
-    known = PARAMETERS[driver]
+def _check_parameters(url: str, dialect: Dialect, query: Mapping[str, Any]) -> None:
+    known = dialect.parameters
     for key, value in query.items():
         kind = known.get(key)
         if kind is None:
             raise StoreError(
                 f"not a database URL: {mask(url)} (unknown parameter {key!r}; "
-                f"{driver.split('+')[0]} URLs take {', '.join(known)})"
+                f"{dialect.name} URLs take {', '.join(known)})"
             )
         if not isinstance(value, str) or not _valid(kind, value):
             wanted = f"one of {', '.join(kind)}" if isinstance(kind, tuple) else kind
@@ -115,9 +72,9 @@ def _check_parameters(url: str, driver: str, query: Mapping[str, Any]) -> None:
 def _valid(kind: str | tuple[str, ...], value: str) -> bool:
     if isinstance(kind, tuple):
         return value in kind
-    if kind == _COUNT:
+    if kind == COUNT:
         return value.isdigit()
-    if kind == _SECONDS:
+    if kind == SECONDS:
         try:
             return math.isfinite(float(value)) and float(value) > 0
         except ValueError:
@@ -129,7 +86,7 @@ def file_database(url: str) -> URL:
     """``async_url``, refusing SQLite's in-memory database: every omscan command is its
     own process, so results written there would be gone when it exits."""
     parsed = async_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+    if dialect_for(parsed).in_memory(parsed):
         raise StoreError(
             f"{mask(url)} is an in-memory database, gone when omscan exits; "
             f"give a file (e.g. {DEFAULT_URL})"
