@@ -34,7 +34,7 @@ from make_corpus import make_corpus
 from sqlalchemy.engine import make_url
 
 from scanner.om.writer import ModelParams, spec_for, write_om
-from scanner.scan.walk import WalkOptions, walk
+from scanner.sources.walk import WalkOptions, walk
 
 OMSCAN = [sys.executable, "-m", "scanner"]
 

@@ -29,7 +29,8 @@ from scanner.backends.acl import AclBackend  # noqa: E402
 from scanner.backends.base import Answer  # noqa: E402
 from scanner.core import ModelFile  # noqa: E402
 from scanner.om.writer import ModelParams, spec_for, write_om  # noqa: E402
-from scanner.scan.walk import WalkOptions, walk  # noqa: E402
+from scanner.sources.local import LocalFiles  # noqa: E402
+from scanner.sources.walk import WalkOptions, walk  # noqa: E402
 
 CHUNK = 256 << 20
 
@@ -49,7 +50,7 @@ def plain_read(paths: list[str]) -> int:
 
 async def acl_path(entries: list[ModelFile]) -> int:
     total = 0
-    async with AclBackend([0], timeout=600) as backend:
+    async with AclBackend(LocalFiles(), [0], timeout=600) as backend:
         for entry in entries:
             loaded = await backend.load(entry)
             assert not isinstance(loaded, Answer), loaded

@@ -74,7 +74,7 @@ GROUPS = {
         180,
     ),
     "walk": Group(
-        ("scanner/scan/walk.py", "scanner/scan/local.py"),
+        ("scanner/sources/walk.py", "scanner/sources/local.py", "scanner/scan/local.py"),
         (
             "tests/test_walk_scope.py",
             "tests/test_unchanged_rule.py",
@@ -139,8 +139,6 @@ ACCEPTED: dict[str, str] = {
     "scanner/scan/pipeline.py:238 core/ReplaceTrueWithFalse": (
         "shields a loop without awaits and flush(), which shields its own write"
     ),
-    "scanner/scan/local.py:87 core/ReplaceFalseWithTrue": "LocalSource.complete is never read",
-    "scanner/scan/local.py:113 core/ReplaceTrueWithFalse": "LocalSource.complete is never read",
     "scanner/scan/local.py:147 core/ReplaceTrueWithFalse": (
         "closing a cancelled scan: only the SIGINT process test cancels a local scan"
     ),
@@ -180,7 +178,7 @@ ACCEPTED: dict[str, str] = {
     "scanner/ask/sql.py:123 core/ReplaceFalseWithTrue": (
         "the test server trusts every login: a masked password still connects"
     ),
-    "scanner/scan/walk.py:157 core/ExceptionReplacer": (
+    "scanner/sources/walk.py:190 core/ExceptionReplacer": (
         "a file that stats but cannot be opened: root opens every file"
     ),
 }

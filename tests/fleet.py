@@ -17,6 +17,7 @@ from scanner.backends.base import Backend
 from scanner.backends.om import OmBackend
 from scanner.cli import cli
 from scanner.scan.distributed import WorkerOptions, WorkerSummary, run_worker
+from scanner.sources.local import LocalFiles
 from scanner.store import Store
 
 from .helpers import query, wait_for
@@ -54,7 +55,7 @@ async def drain(
 ) -> WorkerSummary:
     """One worker, in this process, until the queue is empty."""
     options = WorkerOptions(host=host, poll_seconds=0.05, exit_when_idle=True)
-    return await run_worker(store, backend or OmBackend(), options, devices=devices)
+    return await run_worker(store, backend or OmBackend(LocalFiles()), options, devices=devices)
 
 
 def scan_status(url: str, scan_id: int) -> str:

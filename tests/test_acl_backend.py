@@ -15,7 +15,8 @@ from scanner.backends.acl import AclBackend, BackendError, detect_devices
 from scanner.backends.base import Answer
 from scanner.core import ModelFile
 from scanner.om.writer import ModelParams, build_om, spec_for
-from scanner.scan.walk import WalkOptions, walk
+from scanner.sources.local import LocalFiles
+from scanner.sources.walk import WalkOptions, walk
 
 from .acl_double import FAKE_ACL, install
 from .corpus import expected_rows, require_corpus
@@ -50,7 +51,7 @@ async def test_corpus_sizes_match_our_reader_on_two_devices(
     install(monkeypatch, devices=2)
     entries = list(walk([str(corpus)], WalkOptions()))
     answers: dict[str, Answer] = {}
-    async with AclBackend(detect_devices(), timeout=30) as backend:
+    async with AclBackend(LocalFiles(), detect_devices(), timeout=30) as backend:
 
         async def one(entry: ModelFile) -> None:
             answers[entry.relpath] = await ask(backend, entry)
@@ -78,7 +79,7 @@ async def test_error_codes_pass_through(monkeypatch: pytest.MonkeyPatch, tmp_pat
     good = build_om(spec_for(ModelParams(memory_size=4096, weight_size=64, dynamic=True)))
     (tmp_path / "dynamic.om").write_bytes(good)
     (tmp_path / "broken.om").write_bytes(good[:-1])
-    async with AclBackend([0], timeout=30) as backend:
+    async with AclBackend(LocalFiles(), [0], timeout=30) as backend:
         dynamic = await ask(backend, entry_for(tmp_path / "dynamic.om"))
         broken = await ask(backend, entry_for(tmp_path / "broken.om"))
     assert (dynamic.result.ret, dynamic.result.work_size, dynamic.result.weight_size) == (0, 0, 64)
@@ -93,7 +94,7 @@ async def test_killed_worker_costs_one_model_and_is_replaced(
     install(monkeypatch)
     (tmp_path / "m.om").write_bytes(build_om(spec_for(ModelParams(memory_size=77))))
     entry = entry_for(tmp_path / "m.om")
-    async with AclBackend([0], timeout=30) as backend:
+    async with AclBackend(LocalFiles(), [0], timeout=30) as backend:
         assert (await ask(backend, entry)).result.work_size == 77
         (victim,) = worker_pids()
         os.kill(victim, signal.SIGKILL)
@@ -112,7 +113,7 @@ async def test_hung_worker_times_out_and_is_replaced(
     install(monkeypatch)
     (tmp_path / "m.om").write_bytes(build_om(spec_for(ModelParams(memory_size=5))))
     entry = entry_for(tmp_path / "m.om")
-    async with AclBackend([0], timeout=1.0) as backend:
+    async with AclBackend(LocalFiles(), [0], timeout=1.0) as backend:
         (victim,) = worker_pids()
         os.kill(victim, signal.SIGSTOP)
         hung = await ask(backend, entry)  # answered by the 1 s timeout, not a hang
@@ -125,7 +126,7 @@ async def test_hung_worker_times_out_and_is_replaced(
 async def test_missing_device_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     install(monkeypatch, devices=1)
     with pytest.raises(BackendError, match=r"device 3: acl\.rt\.set_device failed"):
-        async with AclBackend([3], timeout=5):
+        async with AclBackend(LocalFiles(), [3], timeout=5):
             pass
     assert worker_pids() == []
 

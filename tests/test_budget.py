@@ -12,6 +12,7 @@ from scanner.om.writer import ModelParams, spec_for, write_om
 from scanner.scan.budget import ByteBudget
 from scanner.scan.local import ScanOptions, run_scan
 from scanner.scan.pipeline import PipelineOptions
+from scanner.sources.local import LocalFiles
 from scanner.store import open_store
 
 from .acl_double import install
@@ -57,7 +58,7 @@ async def test_acl_scan_never_holds_more_than_the_budget(
     options = ScanOptions(roots=[str(root)], pipeline=PipelineOptions(budget_bytes=1_000_000))
     async with (
         open_store(f"sqlite:///{tmp_path / 'db.sqlite'}") as store,
-        AclBackend([0, 1], timeout=30) as backend,
+        AclBackend(LocalFiles(), [0, 1], timeout=30) as backend,
     ):
         summary = await run_scan(store, backend, options)
     assert summary.status == "completed" and summary.failed == 0

@@ -22,6 +22,7 @@ from scanner.om.writer import ModelParams, spec_for, write_om
 from scanner.scan.budget import ByteBudget
 from scanner.scan.local import ScanOptions, run_scan
 from scanner.scan.pipeline import PipelineOptions
+from scanner.sources.local import LocalFiles
 from scanner.store import open_store
 
 from .acl_double import install
@@ -89,7 +90,7 @@ async def test_models_waiting_for_their_query_never_hold_more_than_the_budget(
     options = ScanOptions(roots=[str(root)], pipeline=PipelineOptions(budget_bytes=BUDGET))
     async with (
         open_store(f"sqlite:///{tmp_path / 'db.sqlite'}") as store,
-        Watched([0, 1], timeout=30) as backend,
+        Watched(LocalFiles(), [0, 1], timeout=30) as backend,
     ):
         summary = await run_scan(store, backend, options)
     assert summary.status == "completed" and summary.progress.statuses == {"ok": MODELS}

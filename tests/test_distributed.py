@@ -21,6 +21,7 @@ from scanner.cli import cli
 from scanner.demo import make_demo
 from scanner.scan.distributed import enqueue_scan
 from scanner.scan.local import ScanOptions, run_scan
+from scanner.sources.local import LocalFiles
 from scanner.store import Store, open_store
 from scanner.store.queue import MAX_EXPIRED, WorkQueue
 
@@ -241,7 +242,7 @@ async def test_distributed_and_local_scans_store_the_same_answers(
         await drain(store)
         distributed = await store.fetch(f"SELECT {columns} FROM latest_results ORDER BY relpath")
     async with open_store(f"sqlite:///{tmp_path / 'local.db'}") as store:
-        await run_scan(store, OmBackend(), ScanOptions(roots=[str(tmp_path / "demo")]))
+        await run_scan(store, OmBackend(LocalFiles()), ScanOptions(roots=[str(tmp_path / "demo")]))
         local = await store.fetch(f"SELECT {columns} FROM latest_results ORDER BY relpath")
     assert distributed == local and len(local) >= 10
 
@@ -265,7 +266,7 @@ async def test_a_worker_queries_on_its_own_device_processes(
     many_models(root, 40)
     async with open_store(pg_url) as store:
         await enqueue_scan(store, ScanOptions(roots=[str(root)]))
-        async with AclBackend([0, 1], timeout=30) as backend:
+        async with AclBackend(LocalFiles(), [0, 1], timeout=30) as backend:
             worker = await drain(store, backend, devices=[0, 1])
         assert worker.stored == {"ok": 40}
         rows = await store.fetch(
@@ -286,7 +287,7 @@ async def test_a_local_scan_leaves_a_draining_distributed_scan_running(
     many_models(tmp_path / "local", 5)
     async with open_store(pg_url) as store:
         queued = await enqueue_scan(store, ScanOptions(roots=[str(tmp_path / "shared")]))
-        await run_scan(store, OmBackend(), ScanOptions(roots=[str(tmp_path / "local")]))
+        await run_scan(store, OmBackend(LocalFiles()), ScanOptions(roots=[str(tmp_path / "local")]))
         (scan,) = await store.fetch("SELECT status FROM scans WHERE id = :s", s=queued.scan_id)
         assert scan["status"] == "running"  # not taken for a killed scan
         assert (await drain(store)).progress.written == 5

@@ -28,6 +28,7 @@ from scanner.om import QueryResult, query_path
 from scanner.om.writer import ModelParams, build_om, spec_for
 from scanner.scan.distributed import WorkerOptions, enqueue_scan, run_worker
 from scanner.scan.local import ScanOptions
+from scanner.sources.local import LocalFiles
 from scanner.store import open_store
 from scanner.store.queue import WorkQueue
 
@@ -302,7 +303,7 @@ class FailsToRead:
 
     def __init__(self, relpath: str) -> None:
         self.relpath = relpath
-        self.inner = OmBackend()
+        self.inner = OmBackend(LocalFiles())
 
     def memory_cost(self, entry: ModelFile) -> int:
         return 0

@@ -31,6 +31,7 @@ from scanner.backends.om import OmBackend
 from scanner.om import source as om_source
 from scanner.om.writer import ModelParams, build_om, spec_for
 from scanner.scan.local import ScanOptions, run_scan
+from scanner.sources.local import LocalFiles
 from scanner.store import open_store
 
 from .acl_double import install
@@ -448,7 +449,7 @@ def _interpose(
 
     if when == "after_walk":  # the walk has its stat; the read has not started
         module: Any = om_backend if backend == "om" else acl_backend
-        name = "query_path" if backend == "om" else "load_model"
+        name = "answer_model" if backend == "om" else "load_model"
         real = getattr(module, name)
 
         def wrapper(first: Any, *args: Any, **kwargs: Any) -> Any:
@@ -500,7 +501,11 @@ async def test_file_changed_while_read_is_recorded_never_mis_sized(
     changed = _interpose(monkeypatch, backend, when, target, how)
 
     def open_backend() -> Any:
-        return AclBackend([0], timeout=30) if backend == "acl" else nullcontext(OmBackend())
+        return (
+            AclBackend(LocalFiles(), [0], timeout=30)
+            if backend == "acl"
+            else nullcontext(OmBackend(LocalFiles()))
+        )
 
     url = f"sqlite:///{tmp_path / 'omscan.db'}"
     async with open_store(url) as store:

@@ -28,6 +28,7 @@ from scanner.backends.om import OmBackend
 from scanner.cli import cli
 from scanner.om.om2_writer import Om2Params, write_om2
 from scanner.scan.local import ScanOptions, run_scan
+from scanner.sources.local import LocalFiles
 from scanner.store import mask, open_store
 from scanner.store.dialect import sqlite_read_only
 
@@ -331,7 +332,9 @@ async def test_om2_scan_works_with_every_library_loader_forbidden(
     monkeypatch.setattr(ctypes.pydll, "LoadLibrary", refuse)
     count = om2_models(tmp_path / "repo")
     async with open_store(f"sqlite:///{tmp_path / 'omscan.db'}") as store:
-        summary = await run_scan(store, OmBackend(), ScanOptions(roots=[str(tmp_path / "repo")]))
+        summary = await run_scan(
+            store, OmBackend(LocalFiles()), ScanOptions(roots=[str(tmp_path / "repo")])
+        )
     assert summary.progress.statuses == {"ok": count}
 
 

@@ -15,6 +15,7 @@ from scanner.backends.om import OmBackend
 from scanner.core import ModelFile
 from scanner.scan.distributed import WorkerOptions, enqueue_scan, run_worker
 from scanner.scan.local import ScanOptions
+from scanner.sources.local import LocalFiles
 from scanner.store import Store, open_store
 from scanner.store.queue import WorkQueue
 
@@ -60,7 +61,7 @@ async def test_a_live_worker_keeps_its_claim_past_the_lease(tmp_path: Path, pg_u
             host="live", lease_seconds=LEASE, poll_seconds=0.05, exit_when_idle=True
         )
         async with anyio.create_task_group() as group:
-            group.start_soon(run_worker, store, Slow(), options)
+            group.start_soon(run_worker, store, Slow(LocalFiles()), options)
             with anyio.fail_after(60):
                 await querying.wait()
             state, owner, first_expiry = await lease_of_the_item(store)

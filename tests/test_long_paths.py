@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from scanner.cli import cli
 from scanner.om.writer import ModelParams, build_om, spec_for
-from scanner.scan.walk import PATH_MAX
+from scanner.sources.walk import PATH_MAX
 
 MODEL = build_om(spec_for(ModelParams(memory_size=1000, weight_size=10, kernels=0)))
 LEVEL = "d" * 200

@@ -38,6 +38,7 @@ from scanner.om.reader import query_source
 from scanner.om.source import BufferSource
 from scanner.om.writer import ModelParams, spec_for, write_om
 from scanner.scan.local import ScanOptions, run_scan
+from scanner.sources.local import LocalFiles
 from scanner.store import open_store
 
 GE_FAILURE = AclError.ACL_ERROR_GE_FAILURE
@@ -553,7 +554,7 @@ async def test_mixed_tree_scanned_end_to_end(tmp_path: Path, db_url: str) -> Non
     write_om2(root / "om2/b.om", Om2Params(work_size=2000, internal_weight_size=20))
     write_om2(root / "om2/bad.om", Om2Params(defect="invalid_meta"))
     async with open_store(db_url) as store:
-        summary = await run_scan(store, OmBackend(), ScanOptions(roots=[str(root)]))
+        summary = await run_scan(store, OmBackend(LocalFiles()), ScanOptions(roots=[str(root)]))
         rows = await store.fetch(
             "SELECT relpath, format, ret, work_size, weight_size FROM latest_results"
         )

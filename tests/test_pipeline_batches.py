@@ -12,6 +12,7 @@ import pytest
 from scanner.backends.om import OmBackend
 from scanner.core import ModelFile
 from scanner.scan.pipeline import Outcome, PipelineOptions, Progress, WorkItem, run_pipeline
+from scanner.sources.local import LocalFiles
 
 
 def placeholder(index: int) -> WorkItem:
@@ -41,7 +42,7 @@ async def one_at_a_time(count: int) -> AsyncIterator[list[WorkItem]]:
 async def test_outcomes_are_written_in_batches_of_batch_size() -> None:
     sink, progress = Sink(), Progress()
     options = PipelineOptions(batch_size=3, batch_seconds=3600)
-    await run_pipeline(one_at_a_time(7), OmBackend(), sink, options, progress)
+    await run_pipeline(one_at_a_time(7), OmBackend(LocalFiles()), sink, options, progress)
     assert [len(batch) for batch in sink.batches] == [3, 3, 1]
     assert [name for batch in sink.batches for name in batch] == [f"m{i}.om" for i in range(7)]
     assert (progress.seen, progress.written, progress.statuses) == (7, 7, {"empty": 7})
@@ -61,7 +62,7 @@ async def test_a_partial_batch_is_written_after_batch_seconds_while_more_is_comi
             with anyio.fail_after(30):  # only the deadline can write it: the source is open
                 await arrived.wait()
 
-    await run_pipeline(waits_for_each_write(), OmBackend(), sink, options, progress)
+    await run_pipeline(waits_for_each_write(), OmBackend(LocalFiles()), sink, options, progress)
     assert sink.batches == [["m0.om"], ["m1.om"], ["m2.om"]]
 
 
@@ -89,7 +90,12 @@ async def test_outcomes_produced_before_a_cancellation_are_still_written() -> No
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as group:
             group.start_soon(
-                run_pipeline, then_waits_forever(), OmBackend(), slow_first_write, options, progress
+                run_pipeline,
+                then_waits_forever(),
+                OmBackend(LocalFiles()),
+                slow_first_write,
+                options,
+                progress,
             )
             with anyio.fail_after(30):
                 await writing.wait()

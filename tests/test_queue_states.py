@@ -14,6 +14,7 @@ from scanner.backends.om import OmBackend
 from scanner.om import QueryResult
 from scanner.scan.distributed import WorkerOptions, enqueue_scan, run_worker
 from scanner.scan.local import ScanOptions
+from scanner.sources.local import LocalFiles
 from scanner.store import ResultItem, Store, open_store
 from scanner.store.queue import FencedAnswer, WorkQueue
 
@@ -108,7 +109,7 @@ async def test_a_drained_scan_s_summary_counts_what_was_done(tmp_path: Path, pg_
     async with open_store(pg_url) as store:
         for _ in range(2):  # the second time, b.om changed: two files carried
             summary = await enqueue_scan(store, ScanOptions(roots=[str(root)]))
-            await run_worker(store, OmBackend(), options)
+            await run_worker(store, OmBackend(LocalFiles()), options)
             write_model(root / "b.om", 2000, 10)
         (row,) = await store.fetch("SELECT counts FROM scans WHERE id = :s", s=summary.scan_id)
         (read,) = await store.fetch(

@@ -19,6 +19,7 @@ from scanner.backends.base import Backend
 from scanner.backends.om import OmBackend
 from scanner.scan.lifecycle import ScanSummary
 from scanner.scan.local import ScanOptions, run_scan
+from scanner.sources.local import LocalFiles
 from scanner.store import open_store
 
 from .acl_double import install
@@ -30,7 +31,7 @@ OpenBackend = Callable[[], AbstractAsyncContextManager[Backend]]
 
 @asynccontextmanager
 async def om_backend() -> AsyncIterator[Backend]:
-    yield OmBackend()
+    yield OmBackend(LocalFiles())
 
 
 @pytest.fixture(params=["om", "acl"])
@@ -39,7 +40,7 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     if request.param == "om":
         return om_backend
     install(monkeypatch, devices=2)
-    return lambda: AclBackend([0, 1], timeout=30)
+    return lambda: AclBackend(LocalFiles(), [0, 1], timeout=30)
 
 
 @pytest.fixture

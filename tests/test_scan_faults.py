@@ -15,11 +15,13 @@ import pytest
 from scanner.backends import om as om_backend
 from scanner.backends.acl import AclBackend
 from scanner.backends.om import OmBackend
+from scanner.core import ModelFile
 from scanner.om import QueryResult
 from scanner.om.om2_writer import hostile_om2
 from scanner.om.writer import OmSpec, build_om, endless_flow_model, many_submodels, write_om
 from scanner.scan.local import ScanOptions, run_scan
 from scanner.scan.pipeline import Progress
+from scanner.sources.local import LocalFiles
 from scanner.store import open_store
 from scanner.store.lock import scan_lock
 
@@ -74,7 +76,7 @@ async def test_worker_killed_mid_scan_costs_one_model(
     many_models(root, 400)
     progress = Progress()
     async with open_store(f"sqlite:///{tmp_path / 'omscan.db'}") as store:
-        async with AclBackend([0, 1], timeout=30) as backend:
+        async with AclBackend(LocalFiles(), [0, 1], timeout=30) as backend:
 
             async def kill_one_worker() -> None:
                 while progress.queried < 50:
@@ -90,7 +92,7 @@ async def test_worker_killed_mid_scan_costs_one_model(
         assert {row["status"]: row["n"] for row in rows} == {"ok": 399, "worker_crashed": 1}
         assert summary.status == "completed" and summary.failed == 1
 
-        async with AclBackend([0, 1], timeout=30) as backend:
+        async with AclBackend(LocalFiles(), [0, 1], timeout=30) as backend:
             retry = await run_scan(store, backend, ScanOptions(roots=[str(root)]))
         assert (retry.progress.queried, retry.progress.carried, retry.failed) == (1, 399, 0)
 
@@ -193,16 +195,16 @@ async def test_a_reader_bug_costs_its_model_not_the_scan(
 ) -> None:
     root = tmp_path / "repo"
     many_models(root, 10)
-    real = om_backend.query_path
+    real = om_backend.answer_model
 
-    def query_path(path: str, **options: Any) -> QueryResult:
-        if path.endswith("m3.om"):
+    def answer_model(entry: ModelFile, *args: Any) -> QueryResult:
+        if entry.path.endswith("m3.om"):
             raise MemoryError("simulated")
-        return real(path, **options)
+        return real(entry, *args)
 
-    monkeypatch.setattr(om_backend, "query_path", query_path)
+    monkeypatch.setattr(om_backend, "answer_model", answer_model)
     async with open_store(f"sqlite:///{tmp_path / 'omscan.db'}") as store:
-        summary = await run_scan(store, OmBackend(), ScanOptions(roots=[str(root)]))
+        summary = await run_scan(store, OmBackend(LocalFiles()), ScanOptions(roots=[str(root)]))
         rows = await store.fetch("SELECT relpath, status, error FROM latest_results")
     assert summary.status == "completed" and summary.failed == 1
     crashed = [(r["relpath"], r["status"], r["error"]) for r in rows if r["status"] != "ok"]

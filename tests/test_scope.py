@@ -22,7 +22,7 @@ from scanner.cli import cli
 from scanner.demo import make_demo
 from scanner.scan.distributed import enqueue_scan
 from scanner.scan.local import ScanOptions, plan_walk
-from scanner.scan.walk import Subtree
+from scanner.sources.walk import Subtree
 from scanner.store import open_store
 
 from .fleet import drain

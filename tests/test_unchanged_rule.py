@@ -16,13 +16,19 @@ from scanner.backends.om import OmBackend
 from scanner.core import SETTLED_STATUSES, ModelFile
 from scanner.om import QueryResult
 from scanner.scan.lifecycle import ScanSummary
-from scanner.scan.local import ScanOptions, is_unchanged, run_scan
+from scanner.scan.local import ScanOptions, run_scan
+from scanner.sources.local import LocalFiles, LocalSource
+from scanner.sources.walk import WalkOptions
 from scanner.store import PreviousFile, ResultItem, open_store
 
 from .helpers import write_model
 
 ENTRY = ModelFile("/repo", "m.om", size=1000, mtime_ns=5_000, inode=77, device=3)
 SAME = PreviousFile(file_id=1, result_id=1, status="ok", size=1000, mtime_ns=5_000, inode=77)
+
+
+def is_unchanged(entry: ModelFile, previous: PreviousFile) -> bool:
+    return LocalSource([], WalkOptions()).unchanged(previous, entry)
 
 
 @pytest.mark.parametrize("status", SETTLED_STATUSES)
@@ -48,7 +54,7 @@ def test_a_file_never_settled_is_changed_whatever_its_stat() -> None:
 
 async def scan(url: str, root: Path) -> ScanSummary:
     async with open_store(url) as store:
-        return await run_scan(store, OmBackend(), ScanOptions(roots=[str(root)]))
+        return await run_scan(store, OmBackend(LocalFiles()), ScanOptions(roots=[str(root)]))
 
 
 def same_stat_as(path: Path, before: os.stat_result) -> None:

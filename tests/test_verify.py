@@ -13,6 +13,7 @@ from scanner.backends.verify import VerifyingBackend
 from scanner.core import ModelFile
 from scanner.om.writer import ModelParams, build_om, spec_for
 from scanner.scan.local import ScanOptions, run_scan
+from scanner.sources.local import LocalFiles
 from scanner.store import open_store
 
 
@@ -36,7 +37,7 @@ async def test_disagreements_are_recorded_with_both_answers(tmp_path: Path) -> N
         (tmp_path / "repo").mkdir(exist_ok=True)
         (tmp_path / "repo" / name).write_bytes(build_om(spec_for(ModelParams(memory_size=100))))
     async with open_store(f"sqlite:///{tmp_path / 'db.sqlite'}") as store:
-        backend = VerifyingBackend(OffByOne())
+        backend = VerifyingBackend(OffByOne(LocalFiles()), LocalFiles())
         assert await backend.load(ModelFile(str(tmp_path), "x")) is NOTHING
         await run_scan(store, backend, ScanOptions(roots=[str(tmp_path / "repo")]))
         rows = await store.fetch(

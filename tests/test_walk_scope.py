@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.scan.walk import LFS_PREFIX, WalkOptions, classify, walk
+from scanner.sources.walk import LFS_PREFIX, WalkOptions, classify, walk
 
 from .helpers import denying, many_models, omscan, query, write_model
 

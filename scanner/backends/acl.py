@@ -22,11 +22,12 @@ import anyio
 
 from ..concurrency import first_error
 from ..core import ModelFile, Status
+from ..core.source import ModelReader, ReadFailed
 from ..om import QueryResult, error_name, query_bytes
 from .acl_worker import serve
 from .base import Answer, Loaded, query_each
 from .om import reader_deadline
-from .shm import ModelBuffer, ReadFailed, load_model
+from .shm import ModelBuffer, load_model
 
 STARTUP_SECONDS = 120.0
 STOP_SECONDS = 10.0
@@ -139,7 +140,8 @@ class AclBackend:
     name = "acl"
     chunk = 1  # one model per hop: devices stay evenly loaded, the budget exact
 
-    def __init__(self, devices: Sequence[int], timeout: float) -> None:
+    def __init__(self, reader: ModelReader, devices: Sequence[int], timeout: float) -> None:
+        self.reader = reader
         self.devices = list(devices)
         self.timeout = timeout
         self.query_slots = len(self.devices)
@@ -183,7 +185,7 @@ class AclBackend:
 
     async def load(self, entry: ModelFile) -> Loaded | Answer:
         try:
-            return await load_model(entry)
+            return await load_model(entry, self.reader)
         except ReadFailed as exc:
             result = QueryResult(ret=None, fault=exc.status, error=str(exc))
             return Answer(result, self.name, None, 0.0)

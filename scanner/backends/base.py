@@ -52,14 +52,3 @@ class Backend(Protocol):
 async def query_each(backend: Backend, items: Sequence[tuple[ModelFile, Loaded]]) -> list[Answer]:
     """``query_chunk`` for a backend that answers one model at a time."""
     return [await backend.query(entry, loaded) for entry, loaded in items]
-
-
-def changed_since_walk(entry: ModelFile, size: int, mtime_ns: int, inode: int) -> str | None:
-    """Why the file on disk is no longer the one the walk saw, or None."""
-    if inode != entry.inode:
-        return "file replaced while being read"
-    if size != entry.size:
-        return f"file changed size while being read ({entry.size} -> {size} bytes)"
-    if mtime_ns != entry.mtime_ns:
-        return "file modified while being read"
-    return None

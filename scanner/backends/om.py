@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 
@@ -10,9 +9,10 @@ import anyio
 import anyio.from_thread
 
 from ..core import ModelFile, Status
-from ..om import QueryResult, query_path
+from ..core.source import ModelReader, ReadFailed
+from ..om import QueryResult, query_source
 from ..om.deadline import NO_DEADLINE, Deadline
-from .base import Answer, Loaded, changed_since_walk
+from .base import Answer, Loaded
 
 
 class _NothingLoaded:
@@ -31,17 +31,20 @@ def reader_deadline(timeout: float | None) -> Deadline:
     return Deadline(timeout, anyio.from_thread.check_cancelled)
 
 
-def answer_file(entry: ModelFile, deadline: Deadline = NO_DEADLINE) -> QueryResult:
-    """Query the file, then make sure it is still the file the walk saw: an answer for
-    bytes that changed under us is recorded as ``changed``, never stored as a size."""
-    result = query_path(entry.path, inventory=True, deadline=deadline)
+def answer_model(
+    entry: ModelFile, reader: ModelReader, deadline: Deadline = NO_DEADLINE
+) -> QueryResult:
+    """Query the model through ``reader``, then make sure it is still the one listed: an
+    answer for bytes that changed under us is recorded as ``changed``, never stored as
+    a size."""
     try:
-        info = os.stat(entry.path)
-    except OSError as exc:
-        return QueryResult(
-            ret=None, fault=Status.CHANGED, error=f"file gone while being read: {exc.strerror}"
-        )
-    reason = changed_since_walk(entry, info.st_size, info.st_mtime_ns, info.st_ino)
+        model = reader.open(entry)
+    except ReadFailed as exc:
+        return QueryResult(ret=None, fault=exc.status, error=str(exc))
+    try:
+        result = query_source(model, inventory=True, deadline=deadline)
+    finally:
+        reason = model.close()
     if reason is not None:
         return QueryResult(
             ret=None, fault=Status.CHANGED, error=reason, bytes_read=result.bytes_read
@@ -64,7 +67,8 @@ class OmBackend:
     query_slots = 1
     chunk = 64
 
-    def __init__(self, timeout: float | None = None) -> None:
+    def __init__(self, reader: ModelReader, timeout: float | None = None) -> None:
+        self.reader = reader
         self.timeout = timeout
 
     def memory_cost(self, entry: ModelFile) -> int:
@@ -86,7 +90,7 @@ class OmBackend:
         for entry in entries:
             start = time.perf_counter()
             try:
-                result = answer_file(entry, reader_deadline(self.timeout))
+                result = answer_model(entry, self.reader, reader_deadline(self.timeout))
             except Exception as exc:  # a reader bug costs its model, never the scan
                 result = QueryResult(
                     ret=None, fault=Status.WORKER_CRASHED, error=f"reader failed: {_describe(exc)}"

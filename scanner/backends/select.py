@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+from ..core.source import ModelReader
 from .acl import AclBackend, BackendError, acl_available, detect_devices
 from .base import Backend
 from .om import OmBackend
@@ -13,26 +14,27 @@ from .verify import VerifyingBackend
 
 @asynccontextmanager
 async def open_backend(
-    name: str, devices: Sequence[int] | None, timeout: float, verify: bool
+    reader: ModelReader, name: str, devices: Sequence[int] | None, timeout: float, verify: bool
 ) -> AsyncIterator[tuple[Backend, list[int]]]:
-    """Yield the backend and the devices it uses (none for ``om``)."""
+    """Yield the backend, reading models through ``reader``, and the devices it uses
+    (none for ``om``)."""
     if name == "om" or (name == "auto" and not acl_available()):
         if verify:
             raise BackendError("--verify compares the acl backend with our reader: it needs acl")
-        yield OmBackend(timeout), []
+        yield OmBackend(reader, timeout), []
         return
-    async with open_acl(devices, timeout) as (backend, used):
-        yield (VerifyingBackend(backend, timeout) if verify else backend), used
+    async with open_acl(reader, devices, timeout) as (backend, used):
+        yield (VerifyingBackend(backend, reader, timeout) if verify else backend), used
 
 
 @asynccontextmanager
 async def open_acl(
-    devices: Sequence[int] | None, timeout: float
+    reader: ModelReader, devices: Sequence[int] | None, timeout: float
 ) -> AsyncIterator[tuple[Backend, list[int]]]:
     if not acl_available():
         raise BackendError("the acl backend needs pyACL (import acl) and an Atlas NPU")
     used = list(devices) if devices is not None else detect_devices()
     if not used:
         raise BackendError("no NPU device found for the acl backend")
-    async with AclBackend(used, timeout) as backend:
+    async with AclBackend(reader, used, timeout) as backend:
         yield backend, used

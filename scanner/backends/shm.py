@@ -1,8 +1,8 @@
 """Model bytes in shared memory: read once from disk, seen by a device worker with no copy.
 
 A file under /dev/shm, reserved with ``posix_fallocate`` (a full tmpfs is then an
-error, not a SIGBUS), filled with a few large aiofiles reads, and mapped by the
-worker. The main process owns and removes it.
+error, not a SIGBUS), filled by the source's reader, and mapped by the worker. The main
+process owns and removes it.
 """
 
 from __future__ import annotations
@@ -13,22 +13,10 @@ import os
 import tempfile
 import uuid
 
-import aiofiles
-
 from ..core import ModelFile, Status
-from .base import changed_since_walk
+from ..core.source import ModelReader, ReadFailed
 
-CHUNK = 256 << 20  # bytes per read call: aiofiles pays a thread hop per call
 SHM_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
-
-
-class ReadFailed(Exception):
-    """The file could not be read whole (``unreadable``), or changed while it was read
-    (``changed``): ``status`` says which."""
-
-    def __init__(self, reason: str, status: Status = Status.CHANGED) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 class ModelBuffer:
@@ -62,9 +50,9 @@ class ModelBuffer:
             os.unlink(self.path)
 
 
-async def load_model(entry: ModelFile) -> ModelBuffer:
-    """Read the whole file into a new buffer; raise ReadFailed if it is not the file
-    the walk saw any more (shorter, longer, replaced) or cannot be read."""
+async def load_model(entry: ModelFile, reader: ModelReader) -> ModelBuffer:
+    """Read the whole model into a new buffer; raise ReadFailed if it is not the one
+    listed any more (shorter, longer, replaced) or cannot be read."""
     try:
         buffer = ModelBuffer(entry.size)
     except OSError as exc:
@@ -72,23 +60,8 @@ async def load_model(entry: ModelFile) -> ModelBuffer:
             f"no shared memory for {entry.size} bytes: {exc.strerror}", Status.UNREADABLE
         ) from None
     try:
-        async with aiofiles.open(entry.path, "rb", buffering=0) as handle:
-            done = 0
-            while done < entry.size:
-                count = await handle.readinto(buffer.view[done : done + CHUNK])
-                if not count:
-                    raise ReadFailed(f"file shrank while being read: {done} of {entry.size} bytes")
-                done += count
-            if await handle.read(1):
-                raise ReadFailed(f"file grew while being read: more than {entry.size} bytes")
-            info = os.fstat(handle.fileno())
-        reason = changed_since_walk(entry, info.st_size, info.st_mtime_ns, info.st_ino)
-        if reason is not None:
-            raise ReadFailed(reason)
-        return buffer
-    except OSError as exc:
-        buffer.close()
-        raise ReadFailed(f"cannot read file: {exc.strerror}", Status.UNREADABLE) from None
+        await reader.read_into(entry, buffer.view)
     except BaseException:
         buffer.close()
         raise
+    return buffer

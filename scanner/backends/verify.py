@@ -10,8 +10,9 @@ from dataclasses import replace
 import anyio
 
 from ..core import ModelFile
+from ..core.source import ModelReader
 from .base import Answer, Backend, Loaded, query_each
-from .om import answer_file, reader_deadline
+from .om import answer_model, reader_deadline
 
 
 def _key(answer: Answer) -> tuple[int | None, int, int]:
@@ -20,8 +21,9 @@ def _key(answer: Answer) -> tuple[int | None, int, int]:
 
 
 class VerifyingBackend:
-    def __init__(self, primary: Backend, timeout: float | None = None) -> None:
+    def __init__(self, primary: Backend, reader: ModelReader, timeout: float | None = None) -> None:
         self.primary = primary
+        self.reader = reader  # where our reader reads the model, as the primary does
         self.timeout = timeout  # for our reader's answer, as for the primary's
         self.name = f"{primary.name}+verify"
         self.query_slots = primary.query_slots
@@ -40,7 +42,7 @@ class VerifyingBackend:
         answer = await self.primary.query(entry, loaded)
         start = time.perf_counter()
         reference = await anyio.to_thread.run_sync(
-            answer_file, entry, reader_deadline(self.timeout)
+            answer_model, entry, self.reader, reader_deadline(self.timeout)
         )
         mine = Answer(reference, "om", None, time.perf_counter() - start)
         if answer.result.ret is None or reference.ret is None or _key(answer) == _key(mine):

@@ -18,7 +18,8 @@ from ..backends.select import open_backend
 from ..scan.lifecycle import ScanSummary, until_signalled
 from ..scan.local import ScanOptions, run_scan
 from ..scan.pipeline import PipelineOptions, Progress
-from ..scan.walk import WalkOptions, check_glob
+from ..sources.local import LocalFiles
+from ..sources.walk import WalkOptions, check_glob
 from ..store import StoreError, open_store
 from ..units import human_bytes
 from .exits import EXIT_FAILED, EXIT_NOT_RUN, EXIT_OK
@@ -152,7 +153,10 @@ def scan(
     async def main() -> ScanSummary:
         async with (
             open_store(db) as store,
-            open_backend(backend, device_ids, timeout, verify) as (chosen, used_devices),
+            open_backend(LocalFiles(), backend, device_ids, timeout, verify) as (
+                chosen,
+                used_devices,
+            ),
         ):
             beside = [partial(show_progress, progress, console)] if console.is_terminal else []
             summary = await until_signalled(

@@ -13,6 +13,7 @@ from ..backends.acl import BackendError
 from ..backends.select import open_backend
 from ..scan.distributed import WorkerOptions, WorkerSummary, open_leased_store, run_worker
 from ..scan.lifecycle import until_signalled
+from ..sources.local import LocalFiles
 from ..store import StoreError, open_store
 from ..store.queue import require_postgresql, scan_progress
 from .leases import lease_option, seconds_option
@@ -79,7 +80,10 @@ def worker(
         require_postgresql(db)
         async with (
             open_leased_store(db, lease_seconds) as store,
-            open_backend(backend, parse_devices(devices), timeout, verify=False) as (chosen, used),
+            open_backend(LocalFiles(), backend, parse_devices(devices), timeout, verify=False) as (
+                chosen,
+                used,
+            ),
         ):
             return await until_signalled(
                 lambda stop: run_worker(store, chosen, options, devices=used, stop=stop)

@@ -11,11 +11,11 @@ from dataclasses import replace
 
 from google.protobuf.message import DecodeError
 
+from ..core.source import ByteSource
 from .layout import MODEL_DEF, OmLayout, PartitionTally, partition_type_name
 from .proto.ge_ir_pb2 import AttrDef, ModelDef, TensorDescriptor
 from .query import Sizes
 from .result import Inventory, PartitionInfo, PartitionTotal, TensorInfo
-from .source import ByteSource
 
 MODEL_DEF_LIMIT = 256 << 20  # real graphs are KiB to tens of MiB; protobuf stops at 2 GiB
 

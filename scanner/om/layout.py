@@ -11,10 +11,10 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..core.source import ByteSource
 from .deadline import NO_DEADLINE, Deadline
 from .errors import AclError, OmError
 from .header import FLOW_MODEL, HEADER_SIZE, MAGIC, OmHeader
-from .source import ByteSource
 
 PARTITION_TYPES = {
     0: "MODEL_DEF",

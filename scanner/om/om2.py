@@ -45,11 +45,11 @@ import zipfile
 import zlib
 from typing import Any
 
+from ..core.source import ByteSource
 from .deadline import Deadline
 from .errors import AclError, OmError
 from .query import Sizes
 from .result import Inventory, TensorInfo
-from .source import ByteSource
 
 META_SUFFIX = "model_meta.json"
 CONSTANTS_SUFFIX = "_constants_config.json"

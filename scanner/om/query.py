@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
+from ..core.source import ByteSource
 from .deadline import NO_DEADLINE, Deadline
 from .errors import AclError, OmError
 from .header import OmHeader
 from .layout import TASK_INFO, OmLayout, read_layout
 from .proto.task_pb2 import ModelTaskDef
-from .source import ByteSource
 
 ZIP_MAGIC = b"PK\x03\x04"
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 
 from ..core import Status
+from ..core.source import ByteSource
 from .deadline import NO_DEADLINE, Deadline
 from .errors import FileAccessError, OmError, QueryTimeout
 from .inventory import build_inventory
 from .om2 import query_om2
 from .query import check_size, is_om2, query_om
 from .result import Inventory, QueryResult
-from .source import BufferSource, ByteSource, FileSource
+from .source import BufferSource, FileSource
 
 
 def query_source(

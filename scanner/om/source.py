@@ -9,18 +9,8 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Protocol
 
 from .errors import FileAccessError
-
-
-class ByteSource(Protocol):
-    size: int
-    bytes_read: int
-
-    def read(self, offset: int, length: int) -> bytes:
-        """Exactly ``length`` bytes at ``offset``; the caller has checked the bounds."""
-        ...
 
 
 class BufferSource:

@@ -16,7 +16,6 @@ import contextlib
 import errno
 import os
 import socket
-import stat
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -28,13 +27,13 @@ import anyio
 
 from ..backends.base import Backend
 from ..core import NOT_FAILURES, ModelFile, Status
+from ..sources.local import LocalFiles, Refused
 from ..store import ResultItem, Store, StoreError, open_store
 from ..store.errors import ScanClosed
 from ..store.queue import MAX_EXPIRED, Claim, FencedAnswer, WorkQueue
 from .lifecycle import ScanSummary, scan_lifecycle, until_stopped
-from .local import LocalSource, ScanOptions, describe, result_item, store_sink
+from .local import Incremental, ScanOptions, describe, result_item, store_sink
 from .pipeline import Outcome, PipelineOptions, Progress, WorkItem, run_pipeline, split_batch
-from .walk import classify
 
 ENQUEUE_BATCH = 2000
 T = TypeVar("T")
@@ -114,7 +113,7 @@ async def enqueue_scan(
     async with scan_lifecycle(store) as run:
         await queue.close_finished()  # a drained scan no worker closed yet overlaps nothing
         await queue.refuse_overlap(roots)
-        source = await LocalSource.plan(store, options)
+        source = await Incremental.plan(store, options)
         summary = await run.open(
             roots,
             backend="distributed",
@@ -143,7 +142,7 @@ async def enqueue_scan(
 
 
 async def _enqueue(
-    store: Store, queue: WorkQueue, source: LocalSource, summary: ScanSummary
+    store: Store, queue: WorkQueue, source: Incremental, summary: ScanSummary
 ) -> None:
     scan_id, progress = summary.scan_id, summary.progress
     sink = store_sink(store, scan_id)
@@ -268,7 +267,7 @@ async def run_worker(
     worker_id = await queue.register(options.host, backend.name, devices)
     summary = WorkerSummary(worker_id, options.host, 0.0, progress or Progress())
     holdings = Holdings(options.claim_size)
-    source = QueueSource(queue, worker_id, options, summary, holdings)
+    source = QueueSource(queue, worker_id, options, summary, holdings, LocalFiles())
     pipeline = replace(options.pipeline, batch_size=holdings.refill)
     heartbeat = partial(
         keep_alive,
@@ -321,8 +320,10 @@ class QueueSource:
         options: WorkerOptions,
         summary: WorkerSummary,
         holdings: Holdings,
+        files: LocalFiles,
     ) -> None:
         self.queue = queue
+        self.files = files  # where claimed files are found, by the walk's rules
         self.worker_id = worker_id
         self.options = options
         self.summary = summary
@@ -347,7 +348,7 @@ class QueueSource:
                 await self._unreadable_everywhere(c) for c in fresh if c.missed_here
             ]
             found, misses = await anyio.to_thread.run_sync(
-                _look_up, [c for c in fresh if not c.missed_here]
+                _look_up, self.files, [c for c in fresh if not c.missed_here]
             )
             await self._hand_back(misses)
             entries += found
@@ -410,16 +411,18 @@ class QueueSource:
 
 def _queued(
     claim: Claim,
-    info: os.stat_result | None = None,
+    found: ModelFile | None = None,
     status: Status | None = None,
     error: str | None = None,
     resolved: str = "",
 ) -> QueuedFile:
-    sizes = (info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev) if info else (0, 0, 0, 0)
     return QueuedFile(
         claim.root,
         claim.relpath,
-        *sizes,
+        found.size if found else 0,
+        found.mtime_ns if found else 0,
+        found.inode if found else 0,
+        found.device if found else 0,
         status=status,
         error=error,
         item_id=claim.item_id,
@@ -429,11 +432,9 @@ def _queued(
     )
 
 
-class _Refused(Exception):
-    """A claimed path that the walk's rules forbid reading."""
-
-
-def _look_up(claims: Sequence[Claim]) -> tuple[list[ModelFile], list[tuple[int, str]]]:
+def _look_up(
+    files: LocalFiles, claims: Sequence[Claim]
+) -> tuple[list[ModelFile], list[tuple[int, str]]]:
     """Find each claimed file on this host as the walk allows (in a thread: a shared
     mount may be slow). A file this host cannot reach or read is a miss, for other hosts
     to try (the backend's reads hand back the same way); one the walk's rules forbid is
@@ -446,38 +447,17 @@ def _look_up(claims: Sequence[Claim]) -> tuple[list[ModelFile], list[tuple[int, 
             entries.append(_queued(claim, status=Status.ABANDONED, error=error))
             continue
         try:
-            entry = _resolved(claim)
-        except _Refused as refused:
+            found, resolved = files.resolve(claim.root, claim.relpath, claim.follow_outside)
+        except Refused as refused:
             entries.append(_queued(claim, status=Status.UNREADABLE, error=f"refused: {refused}"))
             continue
         except OSError as exc:
             error = f"{errno.errorcode.get(exc.errno or 0, 'error')}: {exc.strerror}"
             misses.append((claim.item_id, error))
             continue
+        entry = files.classify(_queued(claim, found, resolved=resolved))
         if entry.status == Status.UNREADABLE:  # a small file that classify could not read here
             misses.append((claim.item_id, entry.error or "cannot read"))
         else:
             entries.append(entry)
     return entries, misses
-
-
-def _resolved(claim: Claim) -> ModelFile:
-    """The claimed file, as the walk would take it: links are followed only where they
-    stay inside the root (unless the scan followed them out), and only regular files.
-    The path is resolved by the kernel once (``O_PATH``: nothing is read, no device or
-    FIFO is opened) and checked; the backend then reads that resolved path."""
-    fd = os.open(os.path.join(claim.root, claim.relpath), os.O_PATH)
-    try:
-        resolved = os.readlink(f"/proc/self/fd/{fd}")
-        if not claim.follow_outside and not _within(resolved, claim.root):
-            raise _Refused(f"the path leads outside the repository, to {resolved}")
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise _Refused("not a regular file any more")
-    finally:
-        os.close(fd)
-    return classify(_queued(claim, info, resolved=resolved))
-
-
-def _within(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)

@@ -3,9 +3,7 @@ pipeline, record what is gone, close the scan with its status and counts."""
 
 from __future__ import annotations
 
-import itertools
 import os
-import stat
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -14,12 +12,12 @@ import anyio
 
 from ..backends.base import Answer, Backend
 from ..core import ModelFile
+from ..sources.base import Source
+from ..sources.local import LocalSource
+from ..sources.walk import Subtree, WalkOptions
 from ..store import PreviousFile, ResultItem, Store
 from .lifecycle import ScanRun, ScanSummary, scan_lifecycle
 from .pipeline import Outcome, PipelineOptions, Progress, Sink, WorkItem, run_pipeline
-from .walk import Matcher, Subtree, WalkOptions, classify, walk
-
-WALK_BATCH = 512
 
 
 @dataclass(frozen=True)
@@ -28,14 +26,6 @@ class ScanOptions:
     walk: WalkOptions = field(default_factory=WalkOptions)
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
     full: bool = False  # re-read files even when unchanged
-
-
-def is_unchanged(entry: ModelFile, previous: PreviousFile) -> bool:
-    return previous.settled and (previous.size, previous.mtime_ns, previous.inode) == (
-        entry.size,
-        entry.mtime_ns,
-        entry.inode,
-    )
 
 
 def _within(path: str, folder: str) -> bool:
@@ -75,29 +65,31 @@ def plan_walk(roots: Sequence[str], known: Collection[str]) -> list[Subtree]:
     ]
 
 
-class LocalSource:
-    """Work from a walk of the roots, with the incremental decision made per file."""
+class Incremental:
+    """Work from a source's listing, with the incremental decision made per record (the
+    source says what is unchanged), and the removals the finished listing shows."""
 
     def __init__(
         self,
+        source: Source,
         parts: Sequence[Subtree],
         options: ScanOptions,
         previous: dict[str, dict[str, PreviousFile]],
     ) -> None:
+        self.source = source
         self.parts = parts
         self.options = options
         self.previous = previous
         self.present: dict[str, set[str]] = {part.repository: set() for part in parts}
-        self.complete = False  # the walk reached its end
 
     @classmethod
-    async def plan(cls, store: Store, options: ScanOptions) -> LocalSource:
+    async def plan(cls, store: Store, options: ScanOptions) -> Incremental:
         """The walk of ``options.roots`` over the repositories ``store`` knows."""
         roots = [os.path.realpath(root) for root in options.roots]
         parts = plan_walk(roots, await store.repository_paths())
         repositories = {part.repository for part in parts}
         previous = {repo: await store.previous_files(repo) for repo in sorted(repositories)}
-        return cls(parts, options, previous)
+        return cls(LocalSource(parts, options.walk), parts, options, previous)
 
     @property
     def repositories(self) -> list[str]:
@@ -115,29 +107,26 @@ class LocalSource:
             return WorkItem(entry)
         present.add(entry.relpath)
         before = previous.get(entry.relpath)
-        if before is not None and not self.options.full and is_unchanged(entry, before):
+        if before is not None and not self.options.full and self.source.unchanged(before, entry):
             return WorkItem(entry, carried=before)
-        return WorkItem(classify(entry))
+        return WorkItem(self.source.classify(entry))
+
+    def _items(self, batch: list[ModelFile]) -> list[WorkItem]:
+        return [self._item(entry) for entry in batch]
 
     async def __aiter__(self) -> AsyncIterator[list[WorkItem]]:
-        entries = walk(self.parts, self.options.walk)
-
-        def next_batch() -> list[WorkItem]:
-            return [self._item(entry) for entry in itertools.islice(entries, WALK_BATCH)]
-
-        while batch := await anyio.to_thread.run_sync(next_batch):
-            yield batch
-        self.complete = True
+        async for batch in self.source.batches():
+            # In a thread: a record about to be read is classified by its first bytes.
+            yield await anyio.to_thread.run_sync(self._items, batch)
 
     async def record_removals(self, store: Store, scan_id: int) -> int:
         """Mark removed the known files the finished walk did not find where it looked.
         A file outside this scan's scope (another part of the repository, a glob this
         scan does not match) is unknown to it, not removed, unless it is gone from disk."""
-        matches = Matcher(self.options.walk)
-        gone = await anyio.to_thread.run_sync(self._gone, matches)
+        gone = await anyio.to_thread.run_sync(self._gone)
         return await store.mark_removed(scan_id, gone)
 
-    def _gone(self, matches: Matcher) -> list[int]:
+    def _gone(self) -> list[int]:
         gone = []
         for repository, known in self.previous.items():
             present = self.present[repository]
@@ -147,19 +136,9 @@ class LocalSource:
                     not start or relpath == start or _within(relpath, start) for start in starts
                 ):
                     continue
-                if matches(relpath) or not _still_a_file(os.path.join(repository, relpath)):
+                if self.source.removed(repository, relpath):
                     gone.append(before.file_id)
         return gone
-
-
-def _still_a_file(path: str) -> bool:
-    """Whether something other than a directory is at ``path`` (or it cannot be told)."""
-    try:
-        return not stat.S_ISDIR(os.lstat(path).st_mode)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except OSError:
-        return True
 
 
 async def run_scan(
@@ -179,7 +158,7 @@ async def run_scan(
     """
     roots = [os.path.realpath(root) for root in options.roots]
     async with scan_lifecycle(store) as run:
-        source = await LocalSource.plan(store, options)
+        source = await Incremental.plan(store, options)
         summary = await run.open(
             roots,
             backend=backend.name,
@@ -195,7 +174,7 @@ async def run_scan(
 async def _scan(
     run: ScanRun,
     backend: Backend,
-    source: LocalSource,
+    source: Incremental,
     summary: ScanSummary,
     stop: anyio.Event | None,
 ) -> None:

@@ -168,11 +168,12 @@ def _walk_root(
                 and (info.st_dev, info.st_ino) not in seen_files
             ):
                 seen_files.add((info.st_dev, info.st_ino))
-                yield _entry(root, relpath, info)
+                yield file_record(root, relpath, info)
         stack.extend(reversed(subdirs))
 
 
-def _entry(root: str, relpath: str, info: os.stat_result) -> ModelFile:
+def file_record(root: str, relpath: str, info: os.stat_result) -> ModelFile:
+    """The record of the regular file ``relpath`` of ``root``, stat ``info``."""
     return ModelFile(root, relpath, info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
 
 
