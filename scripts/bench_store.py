@@ -35,7 +35,16 @@ def items(count: int) -> list[ResultItem]:
     result = QueryResult(ret=0, work_size=89_653_248, weight_size=51_380_224, inventory=INVENTORY)
     return [
         ResultItem(
-            "/bench/repo", f"d{i % 100}/m{i}.om", 51_381_017, i, i, 1, result, "om", seconds=0.001
+            "/bench/repo",
+            f"d{i % 100}/m{i}.om",
+            51_381_017,
+            i,
+            i,
+            1,
+            f"1:{i}:{i}",
+            result,
+            "om",
+            seconds=0.001,
         )
         for i in range(count)
     ]

@@ -192,7 +192,8 @@ ROOT = "/models/repo"
 
 
 def item(relpath: str, result: QueryResult, size: int = 100, inode: int = 1) -> ResultItem:
-    return ResultItem(ROOT, relpath, size, 1_000, inode, 7, result, "om", seconds=0.002)
+    version = f"7:{inode}:1000"
+    return ResultItem(ROOT, relpath, size, 1_000, inode, 7, version, result, "om", seconds=0.002)
 
 
 def ok(work: int, weight: int, **extra: object) -> QueryResult:

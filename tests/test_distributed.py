@@ -247,6 +247,33 @@ async def test_distributed_and_local_scans_store_the_same_answers(
     assert distributed == local and len(local) >= 10
 
 
+@pytest.mark.asyncio
+async def test_workers_store_each_file_s_version_and_the_next_walk_carries_the_unchanged(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The version token a worker stores is the file's as it claimed it: the next
+    distributed walk queues only the file touched since, carrying the others."""
+    root = tmp_path / "repo"
+    many_models(root, 3)
+    async with open_store(pg_url) as store:
+        await enqueue_scan(store, ScanOptions(roots=[str(root)]))
+        assert (await drain(store)).stored == {"ok": 3}
+        stored = await store.fetch(
+            "SELECT f.relpath, f.version, r.file_version"
+            " FROM results r JOIN model_files f ON f.id = r.file_id ORDER BY f.relpath"
+        )
+        tokens = []
+        for row in stored:
+            info = (root / row["relpath"]).stat()
+            tokens.append(f"{info.st_dev}:{info.st_ino}:{info.st_mtime_ns}")
+        touched = root / "d0" / "m0.om"
+        os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 1))
+        again = await enqueue_scan(store, ScanOptions(roots=[str(root)]))
+    assert [row["version"] for row in stored] == tokens
+    assert [row["file_version"] for row in stored] == tokens
+    assert (again.progress.carried, again.extra["queued"]) == (2, 1)
+
+
 def test_distributed_scans_need_postgresql(tmp_path: Path, sqlite_url: str) -> None:
     result = CliRunner().invoke(cli, ["scan", "--distributed", str(tmp_path), "--db", sqlite_url])
     assert result.exit_code == 3

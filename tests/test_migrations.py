@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import text
+from sqlalchemy import Connection, inspect, text
 
+from scanner.backends.om import OmBackend
 from scanner.cli import cli
-from scanner.store import ResultItem, StoreError, open_store
+from scanner.scan.local import ScanOptions, ScanSummary, run_scan
+from scanner.sources.local import LocalFiles
+from scanner.store import ResultItem, Store, StoreError, open_store
 from scanner.store.migrate import head_revision
+from scanner.store.schema import model_files, results
+
+from .helpers import write_model
 
 TABLES = "SELECT COUNT(*) AS n FROM latest_results"
 
@@ -69,13 +80,13 @@ async def test_removals_written_at_0002_are_carried_up_and_down(db_url: str) -> 
     from scanner.om import QueryResult
 
     def item(relpath: str) -> ResultItem:
-        return ResultItem("/models", relpath, 1, 1, 1, 1, QueryResult(ret=0), "om")
+        return ResultItem("/models", relpath, 1, 1, 1, 1, "1:1:1", QueryResult(ret=0), "om")
 
-    async with open_store(db_url, migrate_schema=False) as store:
-        await store.upgrade("0002")
+    async with open_store(db_url) as store:  # today's writes, taken down to 0002
         first = await store.start_scan(["/models"], "host", "om", [], {})
         await store.write_results(first, [item("a.om"), item("b.om")])
         second = await store.start_scan(["/models"], "host", "om", [], {})
+        await store.downgrade("0002")
         async with store.transaction() as conn:  # as the scan of 0002 recorded a removal
             await conn.execute(
                 text("UPDATE model_files SET removed_scan_id = :s WHERE relpath = 'b.om'"),
@@ -96,3 +107,100 @@ async def test_removals_written_at_0002_are_carried_up_and_down(db_url: str) -> 
             await store.fetch(removals)
         await store.upgrade()
         assert await store.fetch(removals) == [{"relpath": "b.om", "scan_id": second}]
+
+
+async def _structure(store: Store) -> dict[str, Any]:
+    async with store.transaction() as conn:
+        return await conn.run_sync(_inspect)
+
+
+def _inspect(connection: Connection) -> dict[str, Any]:
+    """What a migration decides about each table: columns and whether they take NULL,
+    indexes, unique constraints, foreign keys; and the views."""
+    inspector = inspect(connection)
+    tables: dict[str, Any] = {}
+    for table in inspector.get_table_names():
+        tables[table] = (
+            {c["name"]: c["nullable"] for c in inspector.get_columns(table)},
+            sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table)),
+            sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)),
+            sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"])
+                for f in inspector.get_foreign_keys(table)
+            ),
+        )
+    return {"tables": tables, "views": sorted(inspector.get_view_names())}
+
+
+async def _tables(store: Store) -> dict[str, list[dict[str, Any]]]:
+    queries = {
+        "model_files": "SELECT * FROM model_files ORDER BY id",
+        "results": "SELECT * FROM results ORDER BY id",
+        "removals": "SELECT * FROM removals ORDER BY file_id, scan_id",
+    }
+    return {table: await store.fetch(sql) for table, sql in queries.items()}
+
+
+@pytest.mark.asyncio
+async def test_scans_at_0004_upgrade_and_the_next_scan_carries_every_unchanged_file(
+    tmp_path: Path, db_url: str
+) -> None:
+    """0005_identity: a database at 0004 holding real scans (a carried scan, a failed
+    file, a removal) gets version tokens built from its stat columns, the very tokens a
+    scan computes, so the next scan reads again only the file touched meanwhile. The
+    tables are those of 0004 with the tokens added and the stat columns nullable (as
+    ``schema.py`` has them); down and up again, every row and table is as it was."""
+    root = tmp_path / "repo"
+    for name in ("a.om", "b.om", "sub/c.om", "gone.om"):
+        write_model(root / name, 1000, 10)
+    (root / "broken.om").write_bytes(b"not a model at all")
+
+    async def scan() -> ScanSummary:
+        async with open_store(db_url) as store:
+            return await run_scan(store, OmBackend(LocalFiles()), ScanOptions(roots=[str(root)]))
+
+    async with open_store(db_url, migrate_schema=False) as store:
+        await store.upgrade("0004_fencing")
+        at_0004 = await _structure(store)
+    await scan()
+    (root / "gone.om").unlink()
+    assert (await scan()).progress.carried == 4
+    async with open_store(db_url) as store:
+        tables = await _tables(store)
+        at_head = await _structure(store)
+        await store.downgrade("0004_fencing")
+        assert await _structure(store) == at_0004
+        await store.upgrade()
+        assert await _tables(store) == tables
+        assert await _structure(store) == at_head
+    # The tokens come, the stat columns take NULL; nothing else changes (keys, indexes).
+    expected = copy.deepcopy(at_0004)
+    for table, token, stat in (
+        (model_files, "version", ("mtime_ns", "inode", "fs_device")),
+        (results, "file_version", ("file_mtime_ns", "file_inode")),
+    ):
+        columns = expected["tables"][table.name][0]
+        columns |= {token: False} | dict.fromkeys(stat, True)
+        assert columns == {column.name: column.nullable for column in table.columns}
+    assert at_head == expected
+    tokens = {f["relpath"]: f["version"] for f in tables["model_files"]}
+    info = (root / "b.om").stat()
+    assert tokens["b.om"] == f"{info.st_dev}:{info.st_ino}:{info.st_mtime_ns}"
+    assert len(tables["removals"]) == 1
+
+    touched = root / "a.om"
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 1))
+    summary = await scan()
+    assert (summary.progress.queried, summary.progress.carried) == (1, 3)
+    async with open_store(db_url) as store:
+        carried = await store.fetch(
+            "SELECT f.relpath, r.carried FROM results r JOIN model_files f ON f.id = r.file_id"
+            " WHERE r.scan_id = :scan ORDER BY f.relpath",
+            scan=summary.scan_id,
+        )
+    assert [(row["relpath"], bool(row["carried"])) for row in carried] == [
+        ("a.om", False),
+        ("b.om", True),
+        ("broken.om", True),
+        ("sub/c.om", True),
+    ]

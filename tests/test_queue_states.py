@@ -88,7 +88,7 @@ async def test_a_scan_is_complete_only_once_its_walk_is_over(pg_url: str) -> Non
                 c.token,
                 scan_id,
                 c.repository_id,
-                ResultItem(c.root, c.relpath, 1, 1, 1, 1, QueryResult(ret=0), "om"),
+                ResultItem(c.root, c.relpath, 1, 1, 1, 1, "1:1:1", QueryResult(ret=0), "om"),
             )
             for c in claims
         ]
@@ -147,7 +147,7 @@ async def test_storing_an_answer_again_under_the_same_claim_counts_it_stored_onc
             claim.token,
             scan_id,
             claim.repository_id,
-            ResultItem(claim.root, claim.relpath, 1, 1, 1, 1, QueryResult(ret=0), "om"),
+            ResultItem(claim.root, claim.relpath, 1, 1, 1, 1, "1:1:1", QueryResult(ret=0), "om"),
         )
         assert await queue.store_answers(worker, [answer]) == {claim.item_id}
         assert await queue.store_answers(worker, [answer]) == {claim.item_id}  # the retry

@@ -94,7 +94,7 @@ async def test_previous_files_remember_the_latest_settled_answer(db_url: str) ->
         await store.write_results(second, [item("a.om", TIMEOUT, size=999, inode=2)])
         previous = await store.previous_files(ROOT)
     assert previous["a.om"].settled and previous["a.om"].status == "ok"
-    assert (previous["a.om"].size, previous["a.om"].inode) == (100, 1)
+    assert (previous["a.om"].size, previous["a.om"].version) == (100, "7:1:1000")
     assert not previous["t.om"].settled
 
 

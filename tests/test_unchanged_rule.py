@@ -1,6 +1,6 @@
 """The incremental rule, one field at a time: a file is carried (not read again) only when
-its size, mtime and inode all equal those of its latest *settled* result. Change any one
-alone, keeping the others, and the file is read again."""
+its size and version token (device, inode, mtime) equal those of its latest *settled*
+result. Change any one alone, keeping the others, and the file is read again."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from scanner.store import PreviousFile, ResultItem, open_store
 from .helpers import write_model
 
 ENTRY = ModelFile("/repo", "m.om", size=1000, mtime_ns=5_000, inode=77, device=3)
-SAME = PreviousFile(file_id=1, result_id=1, status="ok", size=1000, mtime_ns=5_000, inode=77)
+SAME = PreviousFile(file_id=1, result_id=1, status="ok", size=1000, version="3:77:5000")
 
 
 def is_unchanged(entry: ModelFile, previous: PreviousFile) -> bool:
@@ -38,14 +38,21 @@ def test_a_file_equal_in_every_field_to_a_settled_result_is_unchanged(status: st
 
 @pytest.mark.parametrize(
     "field, value",
-    [("size", 1001), ("size", 999), ("mtime_ns", 5_001), ("mtime_ns", 4_999), ("inode", 78)],
+    [
+        ("size", 1001),
+        ("size", 999),
+        ("mtime_ns", 5_001),
+        ("mtime_ns", 4_999),
+        ("inode", 78),
+        ("device", 4),
+    ],
 )
 def test_one_stat_field_different_is_changed(field: str, value: int) -> None:
     assert not is_unchanged(replace(ENTRY, **{field: value}), SAME)  # type: ignore[arg-type]
 
 
 def test_a_file_never_settled_is_changed_whatever_its_stat() -> None:
-    assert not is_unchanged(ENTRY, PreviousFile(1, None, None, None, None, None))
+    assert not is_unchanged(ENTRY, PreviousFile(1, None, None, None, None))
     assert not is_unchanged(ENTRY, replace(SAME, result_id=None, status=None))
 
 
@@ -116,6 +123,7 @@ async def test_a_file_whose_latest_result_is_not_settled_is_read_again(
             info.st_mtime_ns,
             info.st_ino,
             info.st_dev,
+            f"{info.st_dev}:{info.st_ino}:{info.st_mtime_ns}",
             timed_out,
             "om",
         )

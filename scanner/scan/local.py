@@ -213,6 +213,7 @@ def result_item(entry: ModelFile, answer: Answer) -> ResultItem:
         mtime_ns=entry.mtime_ns,
         inode=entry.inode,
         fs_device=entry.device,
+        version=entry.version,
         result=answer.result,
         backend=answer.backend,
         npu_device=answer.device,

@@ -148,12 +148,8 @@ class LocalSource(LocalFiles):
             yield batch
 
     def unchanged(self, prior: PreviousFile, new: ModelFile) -> bool:
-        """Same size, mtime and inode as the last settled result."""
-        return prior.settled and (prior.size, prior.mtime_ns, prior.inode) == (
-            new.size,
-            new.mtime_ns,
-            new.inode,
-        )
+        """Same size and version token (device, inode, mtime) as the last settled result."""
+        return prior.settled and (prior.size, prior.version) == (new.size, new.version)
 
     def removed(self, root: str, relpath: str) -> bool:
         """A file the globs match, or one no longer on disk as anything but a directory

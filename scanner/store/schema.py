@@ -50,9 +50,11 @@ model_files = Table(
     Column("repository_id", Integer, ForeignKey("repositories.id"), nullable=False),
     Column("relpath", Text, nullable=False),
     Column("size", BigInteger, nullable=False),
-    Column("mtime_ns", BigInteger, nullable=False),
-    Column("inode", BigInteger, nullable=False),
-    Column("fs_device", BigInteger, nullable=False),
+    Column("version", Text, nullable=False),  # the source's version token (ModelFile.version)
+    # A POSIX file's stat (NULL for a source without them): its token is built from them.
+    Column("mtime_ns", BigInteger, nullable=True),
+    Column("inode", BigInteger, nullable=True),
+    Column("fs_device", BigInteger, nullable=True),
     Column("content_hash", Text, nullable=True),
     Column("first_scan_id", Integer, ForeignKey("scans.id"), nullable=False),
     Column("last_scan_id", Integer, ForeignKey("scans.id"), nullable=False),
@@ -90,8 +92,9 @@ results = Table(
     Column("bytes_read", BigInteger, nullable=False),
     Column("duration_ms", Float, nullable=False),
     Column("file_size", BigInteger, nullable=False),  # the file as it was when answered
-    Column("file_mtime_ns", BigInteger, nullable=False),
-    Column("file_inode", BigInteger, nullable=False),
+    Column("file_version", Text, nullable=False),
+    Column("file_mtime_ns", BigInteger, nullable=True),
+    Column("file_inode", BigInteger, nullable=True),
     Column("carried", Boolean, nullable=False),
     UniqueConstraint("scan_id", "file_id", name="uq_results_scan_file"),
 )

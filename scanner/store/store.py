@@ -61,6 +61,7 @@ class ResultItem:
     mtime_ns: int
     inode: int
     fs_device: int
+    version: str  # the record's version token (``ModelFile.version``)
     result: QueryResult
     backend: str
     npu_device: int | None = None
@@ -71,15 +72,14 @@ class ResultItem:
 
 @dataclass(frozen=True)
 class PreviousFile:
-    """A file as the store last knew it. ``status`` and the stat fields are those of
-    its latest *settled* result (None: never settled, so it must be read)."""
+    """A file as the store last knew it. ``status``, ``size`` and ``version`` are those
+    of its latest *settled* result (None: never settled, so it must be read)."""
 
     file_id: int
     result_id: int | None  # the settled result a carry copies
     status: str | None
     size: int | None
-    mtime_ns: int | None
-    inode: int | None
+    version: str | None
 
     @property
     def settled(self) -> bool:
@@ -90,7 +90,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-FILE_UPDATES = ("size", "mtime_ns", "inode", "fs_device", "content_hash", "last_scan_id")
+FILE_UPDATES = ("size", "version", "mtime_ns", "inode", "fs_device", "content_hash", "last_scan_id")
 
 
 async def _upsert_files(
@@ -99,7 +99,7 @@ async def _upsert_files(
     """Insert or refresh file rows; their ids by (repository, relpath).
 
     A scan's writes never undo what a later scan recorded (a late worker, an old
-    distributed scan still draining): the stat fields and ``last_scan_id`` only move
+    distributed scan still draining): the size, version, stat and ``last_scan_id`` only move
     forward, and a removal by a later scan stands; a result of this scan or a later one
     brings a removed file back.
 
@@ -181,6 +181,7 @@ def _result_row(scan_id: int, file_id: int, item: ResultItem) -> dict[str, Any]:
         "bytes_read": result.bytes_read,
         "duration_ms": round(item.seconds * 1000, 3),
         "file_size": item.size,
+        "file_version": item.version,
         "file_mtime_ns": item.mtime_ns,
         "file_inode": item.inode,
         "carried": False,
@@ -320,8 +321,7 @@ class Store:
                 results.c.id,
                 results.c.status,
                 results.c.file_size,
-                results.c.file_mtime_ns,
-                results.c.file_inode,
+                results.c.file_version,
             )
             .join(repositories, repositories.c.id == model_files.c.repository_id)
             .outerjoin(results, results.c.id == latest)
@@ -360,6 +360,7 @@ class Store:
                 "repository_id": repo_id,
                 "relpath": relpath,
                 "size": i.size,
+                "version": i.version,
                 "mtime_ns": i.mtime_ns,
                 "inode": i.inode,
                 "fs_device": i.fs_device,
