@@ -32,3 +32,14 @@ class CrashingReader(LocalFiles):
         if os.path.basename(record.relpath) == self.name:
             os._exit(7)
         return super().open(record)
+
+
+class UnstartableReader(LocalFiles):
+    """A process given this reader dies while it starts (as one whose interpreter cannot
+    be run would), before its first model."""
+
+    def __init__(self) -> None:
+        self.armed = True
+
+    def __setstate__(self, state: dict[str, bool]) -> None:
+        os._exit(255)

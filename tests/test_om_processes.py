@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
+from scanner.backends.acl import BackendError
 from scanner.backends.om import NOTHING
 from scanner.backends.om_processes import OmProcessBackend
 from scanner.core import ModelFile, Status
@@ -22,7 +23,7 @@ from scanner.om.writer import ModelParams, build_om, spec_for
 from scanner.sources.local import LocalFiles
 
 from .helpers import many_models, run, write_model
-from .process_readers import CrashingReader, HangingReader
+from .process_readers import CrashingReader, HangingReader, UnstartableReader
 
 
 def broken_tree(root: Path) -> None:
@@ -123,3 +124,12 @@ async def test_a_stuck_chunk_is_cancelled_and_its_process_ended(tmp_path: Path) 
             await answer(backend, records(tmp_path))
         assert scope.cancelled_caught and time.monotonic() - start < 5
     assert not multiprocessing.active_children()
+
+
+@pytest.mark.asyncio
+async def test_reader_processes_that_cannot_start_stop_the_scan_saying_so(tmp_path: Path) -> None:
+    """Not a model's fault: no model is recorded crashed for it."""
+    many_models(tmp_path, 2)
+    async with opened(UnstartableReader(), timeout=None) as backend:
+        with pytest.raises(BackendError, match=r"could not start \(exit code 255\); --jobs 1"):
+            await answer(backend, records(tmp_path))

@@ -16,6 +16,7 @@ multiprocessing, a script that scans with ``jobs`` > 1 keeps its work under
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -34,6 +35,7 @@ from ..core.source import ModelReader
 from ..om.deadline import Deadline
 from ..om.result import QueryResult
 from . import om
+from .acl import BackendError
 from .base import Answer, Loaded
 
 POLL = 0.05  # seconds between checks of cancellation and the time limit while waiting
@@ -72,7 +74,8 @@ class _Process:
     def __init__(self, reader: ModelReader, timeout: float | None) -> None:
         context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
         self.conn, theirs = context.Pipe()
-        self.current: Synchronized[int] = context.Value("i", 0, lock=False)
+        # -1 until it starts on its first model: dying before that is not a model's fault.
+        self.current: Synchronized[int] = context.Value("i", -1, lock=False)
         self.process: BaseProcess = context.Process(
             target=_serve,
             args=(theirs, self.current, reader, timeout),
@@ -141,7 +144,8 @@ class OmProcessBackend:
         todo = list(range(len(entries)))
         try:
             while todo:
-                process.conn.send([entries[i] for i in todo])
+                with contextlib.suppress(BrokenPipeError):  # it died: _collect says how
+                    process.conn.send([entries[i] for i in todo])
                 got = self._collect(process)
                 if isinstance(got, list):
                     for index, (result, seconds) in zip(todo, got, strict=True):
@@ -177,6 +181,11 @@ class OmProcessBackend:
             answers: list[tuple[QueryResult, float]] = process.conn.recv()
         except (EOFError, OSError):
             process.process.join(1.0)  # its pipe closes as it dies: the code comes soon
+            if process.current.value < 0:
+                raise BackendError(
+                    f"a reader process could not start (exit code {process.process.exitcode});"
+                    " --jobs 1 reads in this process"
+                ) from None
             return QueryResult(
                 ret=None,
                 fault=Status.WORKER_CRASHED,
