@@ -15,12 +15,16 @@ from rich.console import Console
 from ..ask.metrics import MetricsError, write_scan_metrics
 from ..backends.acl import BackendError
 from ..backends.select import open_backend
+from ..objstore import ObjectStoreError, S3Settings
 from ..scan.local import ScanOptions, ScanSummary, run_scan
 from ..scan.pipeline import PipelineOptions, Progress
+from ..sources.bucket import Buckets, ObjectFiles, ObjectSource
 from ..sources.local import LocalFiles
+from ..sources.mixed import AnyFiles
 from ..sources.walk import WalkOptions, check_glob
 from ..store import StoreError, open_store
 from ..units import human_bytes
+from .buckets import Root, bucket_options, object_roots, stop_when_lost
 from .exits import EXIT_FAILED, EXIT_NOT_RUN, EXIT_OK
 from .leases import lease_option
 from .options import (
@@ -77,9 +81,10 @@ def render_summary(summary: ScanSummary) -> str:
 
 
 @click.command()
-@click.argument("roots", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.argument("roots", nargs=-1, required=True, type=Root())
 @db_option
 @backend_options
+@bucket_options
 @click.option(
     "--verify", is_flag=True, help="Answer every model with both backends; record disagreements."
 )
@@ -136,8 +141,12 @@ def scan(
     lease_seconds: float,
     fmt: str,
     metrics_file: str | None,
+    s3: S3Settings,
 ) -> None:
     """Walk ROOT... for models, size each one, and store the results.
+
+    A ROOT is a directory or a bucket, s3://BUCKET[/PREFIX], reached with the standard
+    AWS_* variables (or a profile) and the options below.
 
     Exit 0 when every model succeeded, 1 when some failed, 2 on usage errors, 3 when the
     scan could not run or finish (database unreachable, interrupted).
@@ -156,21 +165,40 @@ def scan(
     console = Console(stderr=True)
     progress = Progress()
 
+    buckets = object_roots(roots)
+
     async def main() -> ScanSummary:
         async with (
             open_store(db) as store,
-            open_backend(LocalFiles(), backend, device_ids, timeout, verify) as (
-                chosen,
-                used_devices,
-            ),
+            Buckets(s3) as opened,
+            open_backend(
+                AnyFiles(LocalFiles(), ObjectFiles(opened)), backend, device_ids, timeout, verify
+            ) as (chosen, used_devices),
         ):
+            objects = ObjectSource(buckets, opened, options.walk) if buckets else None
             beside = [partial(show_progress, progress, console)] if console.is_terminal else []
             summary = await until_signalled(
-                lambda stop: run_scan(
-                    store, chosen, options, devices=used_devices, progress=progress, stop=stop
+                lambda stop: stop_when_lost(
+                    opened,
+                    stop,
+                    lambda stop: run_scan(
+                        store,
+                        chosen,
+                        options,
+                        devices=used_devices,
+                        progress=progress,
+                        stop=stop,
+                        objects=objects,
+                    ),
                 ),
                 *beside,
             )
+            if opened.lost.is_set():
+                click.echo(
+                    "omscan: the object-storage endpoint went away: the scan stopped "
+                    "(run it again to finish)",
+                    err=True,
+                )
             if metrics_file:
                 await write_scan_metrics(store, metrics_file, summary.to_dict())
             return summary
@@ -179,6 +207,9 @@ def scan(
         summary = anyio.run(main)
     except (StoreError, BackendError, MetricsError) as exc:
         click.echo(f"omscan: {exc}", err=True)
+        sys.exit(EXIT_NOT_RUN)
+    except ObjectStoreError as exc:
+        click.echo(f"omscan: {exc.reason}", err=True)
         sys.exit(EXIT_NOT_RUN)
     _emit_summary(fmt, summary.to_dict(), render_summary(summary))
     if summary.status != "completed":

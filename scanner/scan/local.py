@@ -15,8 +15,11 @@ import anyio
 from ..backends.base import Answer, Backend
 from ..concurrency import first_error
 from ..core import ModelFile, Status
+from ..objstore import ObjectRoot, is_object_url
 from ..sources.base import Source
+from ..sources.bucket import ObjectSource
 from ..sources.local import LocalSource
+from ..sources.mixed import MixedSource
 from ..sources.walk import Subtree, WalkOptions
 from ..store import PreviousFile, ResultItem, Store
 from ..store.lock import ScanLock, scan_lock
@@ -61,6 +64,11 @@ class ScanSummary:
             "statuses": counts["statuses"],
             "peak_budget_bytes": self.peak_budget_bytes,
         }
+
+
+def repository_name(root: str) -> str:
+    """A root as results name it: a real path, or a bucket's ``s3://BUCKET/PREFIX``."""
+    return ObjectRoot.parse(root).url if is_object_url(root) else os.path.realpath(root)
 
 
 def _within(path: str, folder: str) -> bool:
@@ -118,13 +126,19 @@ class Incremental:
         self.present: dict[str, set[str]] = {part.repository: set() for part in parts}
 
     @classmethod
-    async def plan(cls, store: Store, options: ScanOptions) -> Incremental:
-        """The walk of ``options.roots`` over the repositories ``store`` knows."""
-        roots = [os.path.realpath(root) for root in options.roots]
-        parts = plan_walk(roots, await store.repository_paths())
+    async def plan(
+        cls, store: Store, options: ScanOptions, objects: ObjectSource | None = None
+    ) -> Incremental:
+        """The walk of ``options.roots`` over the repositories ``store`` knows; the
+        listing of ``objects`` (the bucket roots among them) after it."""
+        roots = [os.path.realpath(root) for root in options.roots if not is_object_url(root)]
+        known = [path for path in await store.repository_paths() if not is_object_url(path)]
+        local = plan_walk(roots, known)
+        parts = [*local, *(Subtree(root.url) for root in (objects.roots if objects else ()))]
         repositories = {part.repository for part in parts}
         previous = {repo: await store.previous_files(repo) for repo in sorted(repositories)}
-        return cls(LocalSource(parts, options.walk), parts, options, previous)
+        source = MixedSource(LocalSource(local, options.walk), objects)
+        return cls(source, parts, options, previous)
 
     @property
     def repositories(self) -> list[str]:
@@ -184,18 +198,20 @@ async def run_scan(
     devices: Sequence[int] = (),
     progress: Progress | None = None,
     stop: anyio.Event | None = None,
+    objects: ObjectSource | None = None,
 ) -> ScanSummary:
-    """Scan ``options.roots`` into ``store``, one scan at a time per database.
+    """Scan ``options.roots`` into ``store``, one scan at a time per database; the bucket
+    roots among them are listed and read by ``objects``.
 
     Setting ``stop`` (the CLI does on Ctrl-C / SIGTERM) stops reading, abandons the
     queries in flight, writes what was answered and closes the scan as
     ``interrupted``; the next scan carries those files instead of redoing them.
     """
-    roots = [os.path.realpath(root) for root in options.roots]
+    roots = [repository_name(root) for root in options.roots]
     started = time.monotonic()
     async with scan_lock(store) as lock:
         await store.close_abandoned_scans()
-        source = await Incremental.plan(store, options)
+        source = await Incremental.plan(store, options, objects)
         scan_id = await store.start_scan(
             roots,
             host=socket.gethostname(),
