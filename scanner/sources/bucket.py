@@ -94,8 +94,11 @@ class Buckets:
             return self._open[url]
 
     def get_blocking(self, url: str) -> Bucket:
-        """:meth:`get` from an anyio worker thread."""
-        return anyio.from_thread.run(self.get, url)
+        """:meth:`get` from an anyio worker thread; a bucket already open (every one a
+        scan lists) is taken without a hop to the event loop, which a stopping scan
+        may no longer serve."""
+        bucket = self._open.get(url)
+        return bucket if bucket is not None else anyio.from_thread.run(self.get, url)
 
     def read(self, bucket: Bucket, obj: ObjectInfo, start: int, end: int) -> bytes:
         """A ranged read (blocking); a lost endpoint sets ``lost``."""
