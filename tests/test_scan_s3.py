@@ -6,7 +6,10 @@ the answers are compared with a local scan of the same files.
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +24,8 @@ from scanner.om.writer import ModelParams, spec_for, write_om
 
 from .cli import run
 from .corpus import require_corpus
+from .fleet import start_worker
+from .helpers import query
 from .s3server import REGION, SECRET_KEY, Admin, SeaweedServer
 from .tcp_proxy import HttpProxy, Request, Response
 from .test_objstore import ODD_KEYS, small_model
@@ -238,3 +243,37 @@ def test_a_server_gone_mid_scan_interrupts_and_the_next_scan_finishes(
     assert code == 0, out
     answers = latest(db, f"s3://{bucket}")
     assert len(answers) == 150 and {a[0] for a in answers.values()} == {"ok"}
+
+
+def test_a_distributed_scan_of_a_bucket_is_drained_by_two_workers(
+    admin: Admin,
+    s3_server: SeaweedServer,
+    tmp_path: Path,
+    keys: None,
+    pg_url: str,
+    workers: list[subprocess.Popen[str]],
+) -> None:
+    bucket = admin.new_bucket()
+    upload(admin, bucket, "p/", models(tmp_path / "src", 120))
+    code, out = run(
+        "scan", "--distributed", "--db", pg_url, "--endpoint-url", s3_server.endpoint,
+        f"s3://{bucket}/p", "--json",
+    )  # fmt: skip
+    assert code == 0 and '"files_queued": 120' in out, out
+    env = {**os.environ, "AWS_ENDPOINT_URL": s3_server.endpoint}
+    for host in ("h1", "h2"):
+        start_worker(workers, pg_url, host, "--claim", "8", "--exit-when-idle", env=env)
+    done = []
+    for process in workers:
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+        done.append(json.loads(stdout)["files_done"])
+    assert sum(done) == 120
+    rows = query(
+        pg_url,
+        f"""SELECT f.relpath, r.status, r.work_size FROM results r
+        JOIN model_files f ON f.id = r.file_id JOIN repositories p ON p.id = f.repository_id
+        WHERE p.path = 's3://{bucket}/p'""",
+    )
+    assert len(rows) == 120 and {row[1] for row in rows} == {"ok"}
+    assert {row[0]: row[2] for row in rows}["d1/m4.om"] == 1004

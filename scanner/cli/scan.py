@@ -160,7 +160,7 @@ def scan(
     if distributed:
         if metrics_file:
             raise click.UsageError("--metrics-file is for local scans: workers do the querying")
-        _queue_scan(db, options, lease_seconds, fmt)
+        _queue_scan(db, options, lease_seconds, fmt, s3)
     device_ids = parse_devices(devices)
     console = Console(stderr=True)
     progress = Progress()
@@ -222,19 +222,34 @@ def _emit_summary(fmt: str, data: dict[str, Any], people: str) -> None:
     emit(fmt, [data], list(data), sizes=SUMMARY_SIZES, people=people, document=data)
 
 
-def _queue_scan(db: str, options: ScanOptions, lease_seconds: float, fmt: str) -> None:
-    """`scan --distributed`: the walk here, the queries on the workers."""
+def _queue_scan(
+    db: str, options: ScanOptions, lease_seconds: float, fmt: str, s3: S3Settings
+) -> None:
+    """`scan --distributed`: the walk (and the buckets' listing) here, the queries on
+    the workers, which read the buckets themselves."""
     from ..scan.distributed import enqueue_scan, open_leased_store
     from ..store.queue import require_postgresql
 
     async def main() -> ScanSummary:
         require_postgresql(db)
-        async with open_leased_store(db, lease_seconds) as store:
+        roots = object_roots(options.roots)
+        async with open_leased_store(db, lease_seconds) as store, Buckets(s3) as buckets:
+            objects = ObjectSource(roots, buckets, options.walk) if roots else None
             return await until_signalled(
-                lambda stop: enqueue_scan(store, options, lease_seconds=lease_seconds, stop=stop)
+                lambda stop: stop_when_lost(
+                    buckets,
+                    stop,
+                    lambda stop: enqueue_scan(
+                        store, options, lease_seconds=lease_seconds, stop=stop, objects=objects
+                    ),
+                )
             )
 
-    summary = run_store_job(main)
+    try:
+        summary = run_store_job(main)
+    except ObjectStoreError as exc:
+        click.echo(f"omscan: {exc.reason}", err=True)
+        sys.exit(EXIT_NOT_RUN)
     data = summary.to_dict() | {"files_queued": summary.extra.get("queued", 0)}
     people = (
         f"scan {summary.scan_id} {summary.status}: {data['files_queued']:,} files queued "

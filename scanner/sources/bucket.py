@@ -159,6 +159,13 @@ class ObjectFiles:
         except ObjectStoreError as exc:
             raise read_failed(exc) from None
 
+    async def find(self, root: str, relpath: str) -> ModelFile:
+        """The object ``relpath`` of ``root`` as it is now (a distributed worker's
+        claim): its size and version token, by one HEAD request."""
+        bucket = await self.buckets.get(root)
+        obj = await bucket.head(ObjectRoot.parse(root).key(relpath))
+        return ModelFile(root, relpath, obj.size, token=object_token(obj))
+
     def classify(self, record: ModelFile) -> ModelFile:
         """An empty object, or a Git LFS pointer by its first bytes (one small ranged
         read, only for objects smaller than a pointer can be)."""
