@@ -181,8 +181,8 @@ def test_an_object_replaced_between_listing_and_reading_is_changed(
     assert status == "changed"
 
 
-def test_many_and_odd_keys_are_listed_and_answered(
-    admin: Admin, s3_server: SeaweedServer, tmp_path: Path, keys: None
+def test_many_and_odd_keys_are_listed_and_answered_many_at_once(
+    admin: Admin, proxy: HttpProxy, tmp_path: Path, keys: None
 ) -> None:
     bucket = admin.new_bucket()
     data = small_model(4096)
@@ -192,8 +192,10 @@ def test_many_and_odd_keys_are_listed_and_answered(
     admin.put(bucket, "p/lfs.om", b"version https://git-lfs.github.com/spec/v1\noid sha256:00\n")
     admin.put(bucket, "p/empty.om", b"")
     db = tmp_path / "s.db"
-    code, out = scan(db, s3_server.endpoint, f"s3://{bucket}/p", "--exclude", "tab*")
+    proxy.reset_counts()
+    code, out = scan(db, proxy.port, f"s3://{bucket}/p", "--exclude", "tab*")
     assert code == 0, out
+    assert proxy.peak_in_flight > 4  # the om backend's reads overlap (--max-in-flight)
     answers = latest(db, f"s3://{bucket}/p")
     expected = {k for k in names if k.endswith(".om") and not k.startswith("tab")}
     assert set(answers) == expected | {"lfs.om", "empty.om"}
@@ -226,7 +228,7 @@ def test_a_server_gone_mid_scan_interrupts_and_the_next_scan_finishes(
     upload(admin, bucket, "", models(tmp_path / "src", 150))
     db = tmp_path / "s.db"
 
-    def crash_after_some_reads() -> None:  # past the om backend's first chunk of 64
+    def crash_after_some_reads() -> None:
         while len(proxy.gets()) < 100:
             time.sleep(0.001)
         proxy.crash()
@@ -237,7 +239,7 @@ def test_a_server_gone_mid_scan_interrupts_and_the_next_scan_finishes(
     killer.join()
     assert code == 3 and "went away" in out, out
     answered = latest(db, f"s3://{bucket}")
-    assert 64 <= len(answered) < 150 and removed(db) == set()
+    assert 0 < len(answered) < 150 and removed(db) == set()
     proxy.restart()
     code, out = scan(db, proxy.port, f"s3://{bucket}")
     assert code == 0, out

@@ -172,7 +172,12 @@ def scan(
             open_store(db) as store,
             Buckets(s3) as opened,
             open_backend(
-                AnyFiles(LocalFiles(), ObjectFiles(opened)), backend, device_ids, timeout, verify
+                AnyFiles(LocalFiles(), ObjectFiles(opened)),
+                backend,
+                device_ids,
+                timeout,
+                verify,
+                in_flight=s3.max_in_flight if buckets else 1,
             ) as (chosen, used_devices),
         ):
             objects = ObjectSource(buckets, opened, options.walk) if buckets else None

@@ -96,6 +96,7 @@ def worker(
                 parse_devices(devices),
                 timeout,
                 verify=False,
+                in_flight=s3.max_in_flight,
             ) as (chosen, used),
         ):
             objects = ObjectFiles(buckets)
