@@ -20,7 +20,13 @@ from typing import Any
 
 import pytest
 
+from scanner.core import ModelFile, Status
+from scanner.core.source import ReadFailed
+from scanner.objstore import S3Settings
 from scanner.om.writer import ModelParams, spec_for, write_om
+from scanner.sources.bucket import Buckets, ObjectFiles
+from scanner.sources.local import LocalFiles
+from scanner.sources.mixed import AnyFiles
 
 from .cli import run
 from .corpus import require_corpus
@@ -279,3 +285,33 @@ def test_a_distributed_scan_of_a_bucket_is_drained_by_two_workers(
     )
     assert len(rows) == 120 and {row[1] for row in rows} == {"ok"}
     assert {row[0]: row[2] for row in rows}["d1/m4.om"] == 1004
+
+
+@pytest.mark.asyncio
+async def test_the_acl_path_reads_a_whole_object_into_the_buffer_pinned_to_its_etag(
+    admin: Admin, s3_server: SeaweedServer
+) -> None:
+    bucket = admin.new_bucket()
+    data = bytes(range(256)) * 40_000  # 10 MB: more than one 8 MiB GET
+    etag = admin.put(bucket, "m/whole.om", data)
+    settings = S3Settings(
+        endpoint_url=s3_server.endpoint,
+        region=REGION,
+        access_key_id=s3_server.access_key,
+        secret_access_key=s3_server.secret_key,
+        attempts=1,
+    )
+    record = ModelFile(f"s3://{bucket}/m", "whole.om", len(data), token=etag)
+    async with Buckets(settings) as buckets:
+        files = AnyFiles(LocalFiles(), ObjectFiles(buckets))
+        buffer = bytearray(len(data))
+        await files.read_into(record, memoryview(buffer))
+        assert buffer == data
+        admin.put(bucket, "m/whole.om", data[::-1])
+        with pytest.raises(ReadFailed) as replaced:
+            await files.read_into(record, memoryview(buffer))
+        assert replaced.value.status == Status.CHANGED
+        admin.delete(bucket, "m/whole.om")
+        with pytest.raises(ReadFailed) as gone:
+            await files.read_into(record, memoryview(buffer))
+        assert gone.value.status == Status.UNREADABLE and "not found" in str(gone.value)
