@@ -18,7 +18,8 @@ from ..ask.metrics import MetricsError, write_scan_metrics
 from ..backends.acl import BackendError
 from ..backends.select import open_backend
 from ..objstore import ObjectStoreError, S3Settings
-from ..scan.local import ScanOptions, ScanSummary, run_scan
+from ..scan.lifecycle import ScanSummary, until_signalled
+from ..scan.local import ScanOptions, run_scan
 from ..scan.pipeline import PipelineOptions, Progress
 from ..sources.bucket import Buckets, ObjectFiles, ObjectSource
 from ..sources.local import LocalFiles
@@ -30,14 +31,7 @@ from .buckets import Root, bucket_options, object_roots, stop_when_lost
 from .exits import EXIT_FAILED, EXIT_NOT_RUN, EXIT_OK
 from .fleet import FleetError, FleetSource, load_fleet
 from .leases import lease_option
-from .options import (
-    ByteSize,
-    backend_options,
-    db_option,
-    parse_devices,
-    run_store_job,
-    until_signalled,
-)
+from .options import ByteSize, backend_options, db_option, parse_devices, run_store_job
 from .output import emit, output_options
 from .progress import show_progress
 

@@ -13,6 +13,7 @@ from ..backends.acl import BackendError
 from ..backends.select import open_backend
 from ..objstore import S3Settings
 from ..scan.distributed import WorkerOptions, WorkerSummary, open_leased_store, run_worker
+from ..scan.lifecycle import until_signalled
 from ..sources.bucket import Buckets, ObjectFiles
 from ..sources.local import LocalFiles
 from ..sources.mixed import AnyFiles
@@ -28,7 +29,6 @@ from .options import (
     db_option,
     parse_devices,
     run_store_job,
-    until_signalled,
 )
 from .output import emit, output_options
 
