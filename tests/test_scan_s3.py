@@ -208,6 +208,15 @@ def test_many_and_odd_keys_are_listed_and_answered_many_at_once(
     assert answers["ünïcode/模型.om"][:3] == ("ok", 0, 4096)
     assert answers["v1..2/..hidden.om"][:3] == ("ok", 0, 4096)
     assert answers["lfs.om"][0] == "lfs_pointer" and answers["empty.om"][0] == "empty"
+    code, out = run(
+        "history",
+        f"s3://{bucket}/p/v1..2/..hidden.om",
+        "--db",
+        f"sqlite:///{db}",
+        "--format",
+        "json",
+    )
+    assert code == 0 and [row["relpath"] for row in json.loads(out)] == ["v1..2/..hidden.om"]
 
 
 def test_wrong_credentials_and_a_missing_bucket_are_one_line(
