@@ -9,6 +9,9 @@ import sys
 def main() -> None:
     """The command line. Once its outcome is decided, a late Ctrl-C changes nothing."""
     try:
+        # A Ctrl-C held back while Python started (a launcher may block SIGINT until the
+        # handling is in place) is delivered here, inside it.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         from .cli import main as omscan
     except KeyboardInterrupt:  # Ctrl-C while Python imports the command line itself
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -103,9 +103,11 @@ def test_demo_where_it_cannot_be_written_is_one_line(tmp_path: Path) -> None:
 
 # --- Ctrl-C ---------------------------------------------------------------------------
 
-# Started by hand so that the signal goes to omscan's code, not to Python starting up.
+# Started by hand so that the signal goes to omscan's code, not to Python starting up:
+# SIGINT is held back until main() takes it.
 STARTED = (
-    "import sys; from scanner.__main__ import main; sys.argv = ['omscan', *sys.argv[1:]];"
+    "import signal, sys; signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT});"
+    " from scanner.__main__ import main; sys.argv = ['omscan', *sys.argv[1:]];"
     " sys.stderr.write('started\\n'); sys.stderr.flush(); main()"
 )
 

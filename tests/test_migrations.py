@@ -13,7 +13,8 @@ from sqlalchemy import Connection, inspect, text
 
 from scanner.backends.om import OmBackend
 from scanner.cli import cli
-from scanner.scan.local import ScanOptions, ScanSummary, run_scan
+from scanner.scan.lifecycle import ScanSummary
+from scanner.scan.local import ScanOptions, run_scan
 from scanner.sources.local import LocalFiles
 from scanner.store import ResultItem, Store, StoreError, open_store
 from scanner.store.migrate import head_revision

@@ -17,7 +17,8 @@ import pytest
 from scanner.backends.acl import AclBackend
 from scanner.backends.base import Backend
 from scanner.backends.om import OmBackend
-from scanner.scan.local import ScanOptions, ScanSummary, run_scan
+from scanner.scan.lifecycle import ScanSummary
+from scanner.scan.local import ScanOptions, run_scan
 from scanner.sources.local import LocalFiles
 from scanner.store import open_store
 

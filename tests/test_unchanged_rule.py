@@ -15,7 +15,8 @@ import pytest
 from scanner.backends.om import OmBackend
 from scanner.core import SETTLED_STATUSES, ModelFile
 from scanner.om import QueryResult
-from scanner.scan.local import ScanOptions, ScanSummary, run_scan
+from scanner.scan.lifecycle import ScanSummary
+from scanner.scan.local import ScanOptions, run_scan
 from scanner.sources.local import LocalFiles, LocalSource
 from scanner.sources.walk import WalkOptions
 from scanner.store import PreviousFile, ResultItem, open_store

@@ -9,6 +9,7 @@ Exit codes: 0 all good, 1 some models failed, 2 usage error, 3 the job could not
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from typing import Any
 
@@ -69,4 +70,8 @@ def cli() -> None:
 
 
 def main() -> None:
+    # SQLAlchemy logs what it handles itself (a connection close cut short by Ctrl-C)
+    # through Python's last-resort handler, as a traceback on stderr; its real errors
+    # reach us as exceptions, and every error is one line.
+    logging.getLogger("sqlalchemy").addHandler(logging.NullHandler())
     cli()

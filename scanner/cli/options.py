@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import math
-import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
 import click
 
-from ..concurrency import first_error
 from ..store import DEFAULT_URL, StoreError
 from ..store.urls import file_database, resolve
 from ..units import parse_bytes
@@ -103,38 +101,6 @@ def run_store_job(job: Callable[..., Awaitable[T]], *args: Any) -> T:
     except StoreError as exc:
         click.echo(f"omscan: {exc}", err=True)
         sys.exit(EXIT_NOT_RUN)
-
-
-async def until_signalled(
-    job: Callable[[anyio.Event], Awaitable[T]], *beside: Callable[[], Coroutine[Any, Any, None]]
-) -> T:
-    """``job(stop)``, with SIGINT and SIGTERM setting ``stop`` so that the job winds down
-    and writes what it has; the ``beside`` tasks (a progress line) run until it returns."""
-    stop = anyio.Event()
-    with first_error():
-        async with anyio.create_task_group() as group:
-            group.start_soon(_stop_on_signal, stop)
-            for task in beside:
-                group.start_soon(task)
-            result = await job(stop)
-            group.cancel_scope.cancel()
-    return result
-
-
-async def _stop_on_signal(stop: anyio.Event) -> None:
-    # Closing the receiver puts Python's default SIGINT handler back, whose
-    # KeyboardInterrupt would stop the event loop mid-cleanup: restore the one before
-    # (the event loop's, which cancels the job and lets it clean up).
-    previous = signal.getsignal(signal.SIGINT)
-    try:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for signum in signals:
-                name = signal.Signals(signum).name
-                click.echo(f"omscan: {name}: finishing what is done", err=True)
-                stop.set()
-                return
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def backend_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -15,7 +15,8 @@ from rich.console import Console
 from ..ask.metrics import MetricsError, write_scan_metrics
 from ..backends.acl import BackendError
 from ..backends.select import open_backend
-from ..scan.local import ScanOptions, ScanSummary, run_scan
+from ..scan.lifecycle import ScanSummary, until_signalled
+from ..scan.local import ScanOptions, run_scan
 from ..scan.pipeline import PipelineOptions, Progress
 from ..sources.local import LocalFiles
 from ..sources.walk import WalkOptions, check_glob
@@ -23,14 +24,7 @@ from ..store import StoreError, open_store
 from ..units import human_bytes
 from .exits import EXIT_FAILED, EXIT_NOT_RUN, EXIT_OK
 from .leases import lease_option
-from .options import (
-    ByteSize,
-    backend_options,
-    db_option,
-    parse_devices,
-    run_store_job,
-    until_signalled,
-)
+from .options import ByteSize, backend_options, db_option, parse_devices, run_store_job
 from .output import emit, output_options
 from .progress import show_progress
 

@@ -12,6 +12,7 @@ import click
 from ..backends.acl import BackendError
 from ..backends.select import open_backend
 from ..scan.distributed import WorkerOptions, WorkerSummary, open_leased_store, run_worker
+from ..scan.lifecycle import until_signalled
 from ..sources.local import LocalFiles
 from ..store import StoreError, open_store
 from ..store.queue import require_postgresql, scan_progress
@@ -24,7 +25,6 @@ from .options import (
     db_option,
     parse_devices,
     run_store_job,
-    until_signalled,
 )
 from .output import emit, output_options
 

@@ -26,23 +26,13 @@ from typing import TypeVar
 import anyio
 
 from ..backends.base import Backend
-from ..concurrency import first_error
 from ..core import NOT_FAILURES, ModelFile, Status
 from ..sources.local import LocalFiles, Refused
 from ..store import ResultItem, Store, StoreError, open_store
 from ..store.errors import ScanClosed
-from ..store.lock import scan_lock
 from ..store.queue import MAX_EXPIRED, Claim, FencedAnswer, WorkQueue
-from .local import (
-    Incremental,
-    ScanOptions,
-    ScanSummary,
-    cancel_when_set,
-    close_scan,
-    describe,
-    result_item,
-    store_sink,
-)
+from .lifecycle import ScanSummary, scan_lifecycle, until_stopped
+from .local import Incremental, ScanOptions, describe, result_item, store_sink
 from .pipeline import Outcome, PipelineOptions, Progress, WorkItem, run_pipeline, split_batch
 
 ENQUEUE_BATCH = 2000
@@ -120,45 +110,34 @@ async def enqueue_scan(
     for dead by the workers, who mark the scan interrupted."""
     queue = WorkQueue(store, lease_seconds)
     roots = [os.path.realpath(root) for root in options.roots]
-    started = time.monotonic()
-    async with scan_lock(store) as lock:
-        await store.close_abandoned_scans()
+    async with scan_lifecycle(store) as run:
         await queue.close_finished()  # a drained scan no worker closed yet overlaps nothing
         await queue.refuse_overlap(roots)
         source = await Incremental.plan(store, options)
-        scan_id = await store.start_scan(
+        summary = await run.open(
             roots,
-            host=socket.gethostname(),
             backend="distributed",
             devices=[],
             options=describe(options),
             repositories=source.repositories,
         )
-        summary = ScanSummary(scan_id, "failed", 0.0, Progress())
-        try:
-            await queue.open_scan(scan_id)
-            with anyio.CancelScope() as scope, first_error():
-                async with anyio.create_task_group() as group:
-                    if stop is not None:
-                        group.start_soon(cancel_when_set, stop, scope)
-                    group.start_soon(lock.watch)  # a lost lock stops the walk
-                    group.start_soon(
-                        keep_alive,
-                        lambda: queue.coordinator_heartbeat(scan_id),
-                        lease_seconds,
-                        f"the walk of scan {scan_id}",
-                    )
-                    await _enqueue(store, queue, source, summary)
-                    group.cancel_scope.cancel()
-            summary.status = "interrupted" if scope.cancelled_caught else "running"
-            if summary.status == "running" and scan_id in await queue.close_finished():
-                summary.status = "completed"  # nothing needed a query
-        finally:
-            summary.seconds = time.monotonic() - started
-            # (A scan the workers closed meanwhile, taking this walk for dead, stays so.)
-            if summary.status not in ("running", "completed"):
-                with anyio.CancelScope(shield=True):
-                    await close_scan(store, summary)
+        scan_id = summary.scan_id
+        await queue.open_scan(scan_id)
+        heartbeat = partial(
+            keep_alive,
+            lambda: queue.coordinator_heartbeat(scan_id),
+            lease_seconds,
+            f"the walk of scan {scan_id}",
+        )
+        async with run.until_stopped(stop, heartbeat) as scope:
+            await _enqueue(store, queue, source, summary)
+        if not scope.cancelled_caught:  # else interrupted
+            # The workers close it (a scan they closed meanwhile, taking this walk for
+            # dead, stays so); here only if nothing needed a query.
+            summary.status = "running"
+            run.hand_over()
+            if scan_id in await queue.close_finished():
+                summary.status = "completed"
     return summary
 
 
@@ -290,21 +269,15 @@ async def run_worker(
     holdings = Holdings(options.claim_size)
     source = QueueSource(queue, worker_id, options, summary, holdings, LocalFiles())
     pipeline = replace(options.pipeline, batch_size=holdings.refill)
+    heartbeat = partial(
+        keep_alive,
+        lambda: queue.heartbeat(worker_id, list(holdings.tokens)),
+        options.lease_seconds,
+        f"worker {worker_id}",
+    )
     try:
-        with anyio.CancelScope() as scope, first_error():
-            async with anyio.create_task_group() as group:
-                if stop is not None:
-                    group.start_soon(cancel_when_set, stop, scope)
-                group.start_soon(
-                    keep_alive,
-                    lambda: queue.heartbeat(worker_id, list(holdings.tokens)),
-                    options.lease_seconds,
-                    f"worker {worker_id}",
-                )
-                await run_pipeline(
-                    source.__aiter__(), backend, source.sink, pipeline, summary.progress
-                )
-                group.cancel_scope.cancel()
+        async with until_stopped(stop, heartbeat):
+            await run_pipeline(source.__aiter__(), backend, source.sink, pipeline, summary.progress)
     except BaseException:
         # Hand back what is held if the database answers in time; the error that
         # stopped the worker is the one to report.

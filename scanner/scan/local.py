@@ -4,22 +4,19 @@ pipeline, record what is gone, close the scan with its status and counts."""
 from __future__ import annotations
 
 import os
-import socket
-import time
 from collections.abc import AsyncIterator, Collection, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
 
 from ..backends.base import Answer, Backend
-from ..concurrency import first_error
-from ..core import ModelFile, Status
+from ..core import ModelFile
 from ..sources.base import Source
 from ..sources.local import LocalSource
 from ..sources.walk import Subtree, WalkOptions
 from ..store import PreviousFile, ResultItem, Store
-from ..store.lock import ScanLock, scan_lock
+from .lifecycle import ScanRun, ScanSummary, scan_lifecycle
 from .pipeline import Outcome, PipelineOptions, Progress, Sink, WorkItem, run_pipeline
 
 
@@ -29,38 +26,6 @@ class ScanOptions:
     walk: WalkOptions = field(default_factory=WalkOptions)
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
     full: bool = False  # re-read files even when unchanged
-
-
-@dataclass
-class ScanSummary:
-    scan_id: int
-    status: str  # completed, interrupted or failed
-    seconds: float
-    progress: Progress
-    peak_budget_bytes: int = 0
-    removed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def failed(self) -> int:
-        return self.progress.failed
-
-    def to_dict(self) -> dict[str, Any]:
-        counts = asdict(self.progress)
-        del counts["started"]
-        return {
-            "scan_id": self.scan_id,
-            "status": self.status,
-            "seconds": round(self.seconds, 3),
-            "files_seen": counts["seen"],
-            "files_queried": counts["queried"],
-            "files_unchanged": counts["carried"],
-            "files_failed": self.failed,
-            "files_removed": self.removed,
-            "bytes_read": counts["bytes_read"],
-            "statuses": counts["statuses"],
-            "peak_budget_bytes": self.peak_budget_bytes,
-        }
 
 
 def _within(path: str, folder: str) -> bool:
@@ -192,53 +157,37 @@ async def run_scan(
     ``interrupted``; the next scan carries those files instead of redoing them.
     """
     roots = [os.path.realpath(root) for root in options.roots]
-    started = time.monotonic()
-    async with scan_lock(store) as lock:
-        await store.close_abandoned_scans()
+    async with scan_lifecycle(store) as run:
         source = await Incremental.plan(store, options)
-        scan_id = await store.start_scan(
+        summary = await run.open(
             roots,
-            host=socket.gethostname(),
             backend=backend.name,
-            devices=list(devices),
+            devices=devices,
             options=describe(options),
             repositories=source.repositories,
+            progress=progress,
         )
-        summary = ScanSummary(scan_id, "failed", 0.0, progress or Progress())
-        try:
-            await _scan(store, backend, source, summary, stop, lock)
-        finally:
-            summary.seconds = time.monotonic() - started
-            with anyio.CancelScope(shield=True):
-                await close_scan(store, summary)
+        await _scan(run, backend, source, summary, stop)
     return summary
 
 
 async def _scan(
-    store: Store,
+    run: ScanRun,
     backend: Backend,
     source: Incremental,
     summary: ScanSummary,
     stop: anyio.Event | None,
-    lock: ScanLock,
 ) -> None:
     """Walk, query and write into the open scan record; set its final status."""
-    scan_id = summary.scan_id
-    sink = store_sink(store, scan_id)
-    with anyio.CancelScope() as scope, first_error():
-        async with anyio.create_task_group() as group:
-            if stop is not None:
-                group.start_soon(cancel_when_set, stop, scope)
-            group.start_soon(lock.watch)  # a lost lock stops the scan
-            budget = await run_pipeline(
-                source.__aiter__(), backend, sink, source.options.pipeline, summary.progress
-            )
-            summary.peak_budget_bytes = budget.peak
-            group.cancel_scope.cancel()
+    sink = store_sink(run.store, summary.scan_id)
+    async with run.until_stopped(stop) as scope:
+        budget = await run_pipeline(
+            source.__aiter__(), backend, sink, source.options.pipeline, summary.progress
+        )
+        summary.peak_budget_bytes = budget.peak
     if scope.cancelled_caught:
-        summary.status = "interrupted"
-        return
-    summary.removed = await source.record_removals(store, scan_id)
+        return  # interrupted
+    summary.removed = await source.record_removals(run.store, summary.scan_id)
     summary.status = "completed"
 
 
@@ -271,21 +220,6 @@ def result_item(entry: ModelFile, answer: Answer) -> ResultItem:
         seconds=answer.seconds,
         warnings=(answer.disagreement,) if answer.disagreement else (),
     )
-
-
-async def cancel_when_set(stop: anyio.Event, scope: anyio.CancelScope) -> None:
-    await stop.wait()
-    scope.cancel()
-
-
-async def close_scan(store: Store, summary: ScanSummary) -> None:
-    """Close the scan record. When the scan failed because the store did, closing it
-    may fail too: the first error is the one worth reporting."""
-    try:
-        await store.finish_scan(summary.scan_id, summary.status, summary.to_dict())
-    except Exception:
-        if summary.status != Status.FAILED:
-            raise
 
 
 def describe(options: ScanOptions) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core import NOT_FAILURES
 from . import carries
+from .counts import scan_counts
 from .dialect import dialect_for
 from .errors import StoreError
 from .names import disk_name, stored_name
@@ -467,17 +468,16 @@ async def _counts(conn: AsyncConnection, scan_id: int, status: str, removed: int
         seen += count
         carried += count if was_carried else 0
         bytes_read += 0 if was_carried else int(read)
-    return {
-        "scan_id": scan_id,
-        "status": status,
-        "files_seen": seen,
-        "files_queried": seen - carried,
-        "files_unchanged": carried,
-        "files_failed": sum(n for s, n in statuses.items() if s not in NOT_FAILURES),
-        "files_removed": removed,
-        "bytes_read": bytes_read,
-        "statuses": statuses,
-    }
+    return scan_counts(
+        scan_id,
+        status,
+        seen=seen,
+        queried=seen - carried,
+        unchanged=carried,
+        removed=removed,
+        bytes_read=bytes_read,
+        statuses=statuses,
+    )
 
 
 # --- progress, for `omscan status` ---------------------------------------------------
