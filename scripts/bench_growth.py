@@ -4,7 +4,11 @@ them (the answers of the first night in batches; each later night the previous f
 then every file carried, batch by batch). Prints the SQLite database size and row counts
 after each night; the last line is JSON.
 
-    python scripts/bench_growth.py [--nights 30] [--models 100000] [--batch 512]
+    python scripts/bench_growth.py [--nights 30] [--models 100000] [--batch 512] [--ask]
+
+``--ask`` also times the questions asked of such a store (report, diff of the last two
+scans and of the first and last, one model's history, the totals per repository and per
+scan).
 
 Runs against whatever ``scanner`` is importable: run it from an older checkout to
 measure that one. The database goes to a temporary directory, removed afterwards.
@@ -17,6 +21,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -62,6 +67,30 @@ async def night(store: Store, first: list[ResultItem] | None, batch: int) -> Non
     await store.finish_scan(scan, "completed", {})
 
 
+async def ask(store: Store, nights: int) -> dict[str, float]:
+    """Seconds each question takes."""
+    from scanner.ask.diff import diff_scans
+    from scanner.ask.history import model_history
+    from scanner.ask.report import ReportFilter, report
+    from scanner.ask.totals import repository_totals, scan_totals
+
+    questions: dict[str, Callable[[], Awaitable[object]]] = {
+        "report": lambda: report(store, ReportFilter()),
+        "diff": lambda: diff_scans(store, None, None),
+        "diff 1 N": lambda: diff_scans(store, 1, nights),
+        "history": lambda: model_history(store, "d5/m5.om"),
+        "repository_totals": lambda: repository_totals(store),
+        "scan_totals": lambda: scan_totals(store),
+    }
+    seconds = {}
+    for name, question in questions.items():
+        started = time.perf_counter()
+        await question()
+        seconds[name] = round(time.perf_counter() - started, 2)
+        print(f"{name:18} {seconds[name]:6.2f} s", flush=True)
+    return seconds
+
+
 async def count(store: Store, table: str) -> int | None:
     try:
         return int((await store.fetch(f"SELECT COUNT(*) AS n FROM {table}"))[0]["n"])
@@ -83,6 +112,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 sizes.append(await size(store))
                 print(f"night {n:3}: {sizes[-1] / 1e6:9.1f} MB", flush=True)
             rows = {t: await count(store, t) for t in ("results", "answers", "carries")}
+            asked = await ask(store, args.nights) if args.ask else {}
         final = sizes[-1]
         on_disk = os.path.getsize(path)  # closed: the WAL is folded back into the file
         seconds = time.perf_counter() - started
@@ -98,6 +128,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "bytes_after_first_night": sizes[0],
         "rows": rows,
         "seconds": round(seconds, 1),
+        "questions_s": asked,
     }
 
 
@@ -106,4 +137,5 @@ if __name__ == "__main__":
     parser.add_argument("--nights", type=int, default=30)
     parser.add_argument("--models", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--ask", action="store_true")
     print(json.dumps(anyio.run(main, parser.parse_args())))
