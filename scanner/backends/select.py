@@ -14,14 +14,20 @@ from .verify import VerifyingBackend
 
 @asynccontextmanager
 async def open_backend(
-    reader: ModelReader, name: str, devices: Sequence[int] | None, timeout: float, verify: bool
+    reader: ModelReader,
+    name: str,
+    devices: Sequence[int] | None,
+    timeout: float,
+    verify: bool,
+    in_flight: int = 1,
 ) -> AsyncIterator[tuple[Backend, list[int]]]:
     """Yield the backend, reading models through ``reader``, and the devices it uses
-    (none for ``om``)."""
+    (none for ``om``); ``in_flight``: models the om backend reads at once (objects in
+    buckets wait on the network, local files do not)."""
     if name == "om" or (name == "auto" and not acl_available()):
         if verify:
             raise BackendError("--verify compares the acl backend with our reader: it needs acl")
-        yield OmBackend(reader, timeout), []
+        yield OmBackend(reader, timeout, in_flight), []
         return
     async with open_acl(reader, devices, timeout) as (backend, used):
         yield (VerifyingBackend(backend, reader, timeout) if verify else backend), used
