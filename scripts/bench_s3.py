@@ -1,5 +1,5 @@
-"""Models in a bucket on a local S3 server (SeaweedFS): the om reader over ranged reads
-against the floor, a bare loop of one 4 KiB ranged GET per object.
+"""Models in a bucket on a local S3 server (SeaweedFS): `omscan scan s3://…` and the om
+reader over ranged reads against the floor, a bare loop of one 4 KiB ranged GET per object.
 
     python scripts/bench_s3.py [--objects 10000] [--big 3] [--big-mib 300] [--concurrency 32]
 
@@ -7,7 +7,9 @@ Most objects are small writer-made models (1 in 10 an OM2 archive); ``--big`` ar
 ``--big-mib`` MiB (uploaded in parts from sparse files). Printed: objects/s for the floor
 and the reader with the same client and concurrency, bytes transferred per model (body
 bytes for all, wire bytes with headers through a counting relay for a sample) by object
-size, and the alternatives measured for the choices made: aiobotocore instead of obstore
+size, `omscan scan` of the whole bucket (a real process, a fresh SQLite store each round:
+every object queried; its own count of seconds and bytes read), and the alternatives
+measured for the choices made: aiobotocore instead of obstore
 for the floor, listing through each client, and the reader re-run in the event loop after
 each awaited GET instead of run in worker threads with blocking GETs. The server and its
 data are removed at the end. The last line is JSON.
@@ -18,9 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -225,9 +229,31 @@ async def bench(server: SeaweedServer, args: argparse.Namespace, tmp: Path) -> d
         figures["body_bytes_per_model_no_inventory"] = per_size(
             objects, [r.bytes_read for r in plain]
         )
+    scans = [omscan_scan(server, bucket, n, tmp / f"scan{i}.db") for i in range(args.rounds)]
+    rate, per_model = max(scans)
+    figures["omscan_scan_obj_per_s"], figures["omscan_scan_bytes_per_model"] = rate, per_model
+    figures["omscan_scan_vs_floor"] = rate / figures["floor_obj_per_s"]
     figures["botocore_floor_obj_per_s"] = await botocore_floor(settings, bucket, objects, n)
     figures["wire_bytes_per_model"] = await wire_bytes(server, settings, bucket, objects)
     return figures
+
+
+def omscan_scan(server: SeaweedServer, bucket: str, n: int, db: Path) -> tuple[float, float]:
+    """`omscan scan s3://BUCKET` in its own process: objects/s by its own clock (the
+    listing included, the process start not), and bytes read per model."""
+    env = os.environ | {
+        "AWS_ACCESS_KEY_ID": server.access_key,
+        "AWS_SECRET_ACCESS_KEY": server.secret_key,
+        "AWS_REGION": REGION,
+    }
+    command = [sys.executable, "-m", "scanner", "scan", f"s3://{bucket}", "--db", f"sqlite:///{db}"]
+    command += ["--backend", "om", "--json", "--endpoint-url", server.endpoint]
+    command += ["--max-in-flight", str(n)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    files = summary["files_queried"]
+    return files / summary["seconds"], summary["bytes_read"] / files
 
 
 async def wire_bytes(
@@ -271,6 +297,11 @@ def report(figures: dict[str, Any]) -> None:
         )
     print(f"{'floor through aiobotocore':36} {figures['botocore_floor_obj_per_s']:8,.0f} objects/s")
     print(f"reader / floor: {figures['reader_vs_floor']:.0%}")
+    print(
+        f"{'omscan scan s3://… (a process)':36} {figures['omscan_scan_obj_per_s']:8,.0f} objects/s"
+        f"  {figures['omscan_scan_bytes_per_model']:6,.0f} B read per model"
+        f"  ({figures['omscan_scan_vs_floor']:.0%} of the floor)"
+    )
     for label in ("body_bytes_per_model", "body_bytes_per_model_no_inventory"):
         sizes = "  ".join(f"{k} {v:8,.0f} B" for k, v in figures[label].items())
         print(f"{label.replace('_', ' '):36} {sizes}")

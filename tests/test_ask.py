@@ -44,7 +44,7 @@ WRITES = [
 SQLITE_ONLY = ["ATTACH DATABASE '{evil}' AS evil", "PRAGMA query_only = 0", "VACUUM"]
 POSTGRES_ONLY = [
     "SELECT * INTO evil FROM results",
-    "SELECT nextval('results_id_seq')",
+    "SELECT nextval('answers_id_seq')",
 ]
 
 

@@ -172,3 +172,25 @@ def test_ctrl_c_stops_a_long_sql_statement(db_url: str, tmp_path: Path) -> None:
                     break
                 time.sleep(0.2)
         assert running == (0,)
+
+
+def test_a_ctrl_c_lost_in_a_finaliser_is_delivered_again() -> None:
+    """Python prints a KeyboardInterrupt raised in a finaliser as "Exception ignored" and
+    goes on; omscan's hook delivers it again, where it can end the command."""
+    program = (
+        "import sys, time\n"
+        "from scanner.__main__ import _deliver_again\n"
+        "sys.unraisablehook = _deliver_again\n"
+        "class Finaliser:\n"
+        "    def __del__(self):\n"
+        "        raise KeyboardInterrupt\n"
+        "try:\n"
+        "    Finaliser()\n"
+        "    for _ in range(500):\n"
+        "        time.sleep(0.01)\n"
+        "    print('lost')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('delivered')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert (done.stdout, done.stderr) == ("delivered\n", "")

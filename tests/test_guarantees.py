@@ -1,6 +1,6 @@
 """Security promises, checked against real processes: `omscan sql` changes nothing on
 either database, nothing inside a model is ever written out or executed, and a
-database password never shows in output, errors or the store."""
+database password or an S3 secret key never shows in output, errors or the store."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ from scanner.store import mask, open_store
 from scanner.store.dialect import sqlite_read_only
 
 from .helpers import omscan
+from .s3server import REGION, Admin, SeaweedServer
+from .s3server import SECRET_KEY as S3_SECRET
 
 # --- omscan sql cannot change anything ----------------------------------------------
 
@@ -439,3 +441,38 @@ def test_database_password_never_appears_in_output_errors_or_the_store(
 def test_one_mask_hides_every_credential_a_url_carries(url: str, shown: str) -> None:
     assert mask(url) == shown
     assert mask(url) == mask(mask(url))  # masking a masked URL changes nothing
+
+
+def test_s3_secret_never_appears_in_output_errors_or_the_store(
+    tmp_path: Path, s3_server: SeaweedServer
+) -> None:
+    admin = Admin(s3_server)
+    bucket = admin.new_bucket()
+    admin.put(bucket, "m/model.om", b"IMOD" + bytes(300))
+    db = tmp_path / "s.db"
+    url = f"sqlite:///{db}"
+    wrong = f"wrong-{S3_SECRET}"
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": s3_server.access_key,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+        "AWS_ENDPOINT_URL": s3_server.endpoint,
+        "AWS_REGION": REGION,
+    }
+    runs = [
+        (["scan", f"s3://{bucket}", "--db", url, "--backend", "om"], env, 1),
+        (["scan", f"s3://{bucket}", "--db", url, "--backend", "om", "--json"], env, 1),
+        (["report", "--db", url, "--format", "json"], env, 0),
+        (["scans", "--db", url, "--format", "json"], env, 0),
+        (["scan", "s3://no-such-bucket-here", "--db", url], env, 3),
+        (["scan", f"s3://{bucket}", "--db", url], {**env, "AWS_SECRET_ACCESS_KEY": wrong}, 3),
+        (["scan", f"s3://{bucket}", "--db", url], {**env, "AWS_SESSION_TOKEN": wrong}, 3),
+        (["scan", f"s3://{bucket}", "--db", url, "--endpoint-url", "http://127.0.0.1:1"], env, 3),
+    ]
+    for args, environment, code in runs:
+        result = omscan(*args, env=environment)
+        assert result.returncode == code, (args, result.stderr)
+        assert S3_SECRET not in result.stdout + result.stderr, args
+        if code == 3:
+            assert result.stderr.count("\n") == 1, result.stderr
+    assert S3_SECRET.encode() not in db.read_bytes()

@@ -18,7 +18,7 @@ from scanner.scan.local import ScanOptions, run_scan
 from scanner.sources.local import LocalFiles
 from scanner.store import ResultItem, Store, StoreError, open_store
 from scanner.store.migrate import head_revision
-from scanner.store.schema import model_files, results
+from scanner.store.schema import answers, model_files
 
 from .helpers import write_model
 
@@ -174,16 +174,21 @@ async def test_scans_at_0004_upgrade_and_the_next_scan_carries_every_unchanged_f
         await store.upgrade()
         assert await _tables(store) == tables
         assert await _structure(store) == at_head
+        await store.downgrade("0005_identity")
+        at_0005 = await _structure(store)
+        await store.upgrade()
     # The tokens come, the stat columns take NULL; nothing else changes (keys, indexes).
+    # (``results`` then had the columns of today's ``answers``, and ``carried``.)
     expected = copy.deepcopy(at_0004)
-    for table, token, stat in (
-        (model_files, "version", ("mtime_ns", "inode", "fs_device")),
-        (results, "file_version", ("file_mtime_ns", "file_inode")),
+    for name, token, stat, now in (
+        ("model_files", "version", ("mtime_ns", "inode", "fs_device"), model_files.columns),
+        ("results", "file_version", ("file_mtime_ns", "file_inode"), answers.columns),
     ):
-        columns = expected["tables"][table.name][0]
+        columns = expected["tables"][name][0]
         columns |= {token: False} | dict.fromkeys(stat, True)
-        assert columns == {column.name: column.nullable for column in table.columns}
-    assert at_head == expected
+        then = {column.name: column.nullable for column in now}
+        assert columns == then | ({"carried": False} if name == "results" else {})
+    assert at_0005 == expected
     tokens = {f["relpath"]: f["version"] for f in tables["model_files"]}
     info = (root / "b.om").stat()
     assert tokens["b.om"] == f"{info.st_dev}:{info.st_ino}:{info.st_mtime_ns}"

@@ -17,19 +17,20 @@ from scanner.ask.sql import ReadOnlyViolation, SqlError, run_sql
 
 from .helpers import query, run, write_model
 
+# (``results`` is a view since 0006: the table of what scans read is ``answers``.)
 SQLITE_WRITES = [
-    "DELETE FROM results",
+    "DELETE FROM answers",
     "UPDATE scans SET status = 'x'",
     "INSERT INTO repositories (path) VALUES ('/x')",
-    "DROP TABLE results",
+    "DROP TABLE answers",
     "CREATE TABLE evil (x int)",
 ]
 # Statements that return rows and change something: only READ ONLY stops them.
 POSTGRES_WRITES_WITH_ROWS = [
-    "WITH gone AS (DELETE FROM results RETURNING id) SELECT COUNT(*) FROM gone",
+    "WITH gone AS (DELETE FROM answers RETURNING id) SELECT COUNT(*) FROM gone",
     "WITH x AS (UPDATE scans SET status = 'x' RETURNING id) SELECT * FROM x",
     "INSERT INTO repositories (path) VALUES ('/x') RETURNING id",
-    "SELECT nextval('results_id_seq')",
+    "SELECT nextval('answers_id_seq')",
 ]
 
 
@@ -52,7 +53,7 @@ def pg_store(tmp_path: Path, pg_url: str) -> str:
 
 
 def everything(url: str) -> list[Any]:
-    tables = ("scans", "repositories", "model_files", "results")
+    tables = ("scans", "repositories", "model_files", "answers", "carries", "results")
     return [query(url, f"SELECT * FROM {table} ORDER BY 1") for table in tables]
 
 
@@ -131,8 +132,8 @@ async def test_postgres_read_only_transaction_refuses_writes_that_return_rows(
     monkeypatch.setattr(sql_postgres, "_vet", vet_nothing)
     url = pg_store
     before = everything(url)
-    sequence = query(url, "SELECT last_value FROM results_id_seq")
+    sequence = query(url, "SELECT last_value FROM answers_id_seq")
     with pytest.raises(ReadOnlyViolation, match="read-only transaction"):
         await run_sql(url, statement)
     assert everything(url) == before
-    assert query(url, "SELECT last_value FROM results_id_seq") == sequence
+    assert query(url, "SELECT last_value FROM answers_id_seq") == sequence

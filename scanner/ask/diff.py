@@ -13,29 +13,45 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..core import SETTLED_STATUSES
 from ..store import Store, StoreError
 
-# Files the scan answered, then the others: each one's latest answer before the scan,
-# unless a removal recorded since then came after it. Two halves rather than one "latest
-# up to the scan" per file: PostgreSQL would hash the whole results table for that.
-_AS_AFTER_SCAN = """
+_SETTLED = ", ".join(f"'{status}'" for status in SETTLED_STATUSES)
+
+# Each file's latest answer up to the scan, unless a removal recorded since then came
+# after it: the rows of the view ``results``, read from its tables (one indexed look-up
+# per file, not the whole view). The scan that last looked at the file read it, or
+# carried it (the later wins: a scan that did both answered it), repeating its latest
+# settled answer before that scan.
+_AS_AFTER_SCAN = f"""
 SELECT repo.path AS repository, f.relpath AS relpath, r.status AS status, r.ret AS ret,
        r.work_size AS work_size, r.weight_size AS weight_size
-FROM results r
-JOIN model_files f ON f.id = r.file_id
+FROM (
+    SELECT seen.*,
+           CASE WHEN seen.carried THEN seen.carried_at ELSE seen.read_at END AS looked
+    FROM (
+        SELECT times.*,
+               COALESCE(times.carried_at > COALESCE(times.read_at, 0), FALSE) AS carried
+        FROM (
+            SELECT m.id, m.relpath, m.repository_id,
+                (SELECT MAX(a.scan_id) FROM answers a
+                 WHERE a.file_id = m.id AND a.scan_id <= :scan) AS read_at,
+                (SELECT c.scan_id FROM carries c
+                 WHERE c.scan_id <= :scan AND c.first_file_id <= m.id AND c.last_file_id >= m.id
+                 ORDER BY c.scan_id DESC LIMIT 1) AS carried_at
+            FROM model_files m
+        ) times
+    ) seen
+) f
 JOIN repositories repo ON repo.id = f.repository_id
-WHERE r.scan_id = :scan
-UNION ALL
-SELECT repo.path, f.relpath, r.status, r.ret, r.work_size, r.weight_size
-FROM model_files f
-JOIN repositories repo ON repo.id = f.repository_id
-JOIN results r ON r.id = (
-    SELECT r2.id FROM results r2 WHERE r2.file_id = f.id AND r2.scan_id < :scan
-    ORDER BY r2.scan_id DESC LIMIT 1)
-WHERE NOT EXISTS (SELECT 1 FROM results r3 WHERE r3.scan_id = :scan AND r3.file_id = f.id)
-  AND NOT EXISTS (
+JOIN answers r ON r.id = (
+    SELECT a.id FROM answers a
+    WHERE a.file_id = f.id AND a.scan_id <= f.looked
+      AND (NOT f.carried OR (a.scan_id < f.looked AND a.status IN ({_SETTLED})))
+    ORDER BY a.scan_id DESC LIMIT 1)
+WHERE NOT EXISTS (
     SELECT 1 FROM removals d
-    WHERE d.file_id = f.id AND d.scan_id > r.scan_id AND d.scan_id <= :scan)
+    WHERE d.file_id = f.id AND d.scan_id > f.looked AND d.scan_id <= :scan)
 """
 
 

@@ -36,7 +36,7 @@ from .pg_names import KEYWORD_CALL_NAMES, Name, Names, statement_names
 from .sql import ReadOnlyViolation, Rows, SqlError, TimeLimitExceeded
 
 # omscan's tables and views: everything a statement may read.
-OUR_RELATIONS = frozenset(metadata.tables) | {"latest_results", "alembic_version"}
+OUR_RELATIONS = frozenset(metadata.tables) | {"results", "latest_results", "alembic_version"}
 # Functions of pg_catalog that are STABLE or IMMUTABLE yet read the server, the
 # catalogue or other sessions rather than the statement's data, or run SQL given as text.
 SERVER_FUNCTIONS = re.compile(

@@ -23,6 +23,7 @@ class _NothingLoaded:
 
 
 NOTHING = _NothingLoaded()
+NETWORK_CHUNK = 4  # models per thread hop when reads wait on the network
 
 
 def reader_deadline(timeout: float | None) -> Deadline:
@@ -59,7 +60,9 @@ class OmBackend:
     through the reader's Deadline, both ``timeout`` per model (past it the model is
     recorded as ``timeout`` and the chunk goes on) and the scan's cancellation (the
     chunk stops within one bounded step of the reader). One slot: queries are
-    CPU-bound Python, and more threads only add GIL contention. A model whose query
+    CPU-bound Python, and more threads only add GIL contention — unless the models
+    wait on the network (objects in a bucket): ``in_flight`` slots of small chunks then
+    keep that many ranged reads going at once. A model whose query
     raises anything but the reader's own errors (a bug, MemoryError) is recorded as
     ``worker_crashed`` with the exception, as a crashed device worker would be."""
 
@@ -67,9 +70,14 @@ class OmBackend:
     query_slots = 1
     chunk = 64
 
-    def __init__(self, reader: ModelReader, timeout: float | None = None) -> None:
+    def __init__(
+        self, reader: ModelReader, timeout: float | None = None, in_flight: int = 1
+    ) -> None:
         self.reader = reader
         self.timeout = timeout
+        if in_flight > 1:
+            self.query_slots = in_flight
+            self.chunk = NETWORK_CHUNK
 
     def memory_cost(self, entry: ModelFile) -> int:
         return 0

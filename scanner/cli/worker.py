@@ -11,11 +11,15 @@ import click
 
 from ..backends.acl import BackendError
 from ..backends.select import open_backend
+from ..objstore import S3Settings
 from ..scan.distributed import WorkerOptions, WorkerSummary, open_leased_store, run_worker
 from ..scan.lifecycle import until_signalled
+from ..sources.bucket import Buckets, ObjectFiles
 from ..sources.local import LocalFiles
+from ..sources.mixed import AnyFiles
 from ..store import StoreError, open_store
 from ..store.queue import require_postgresql, scan_progress
+from .buckets import bucket_options
 from .leases import lease_option, seconds_option
 from .options import (
     EXIT_FAILED,
@@ -32,6 +36,7 @@ from .output import emit, output_options
 @click.command()
 @db_option
 @backend_options
+@bucket_options
 @click.option("--host", help="Name this host reports (default: its hostname).")
 @lease_option(
     "How long claimed work stays ours without renewal; a dead host's work returns to the "
@@ -62,10 +67,14 @@ def worker(
     poll_seconds: float,
     exit_when_idle: bool,
     fmt: str,
+    s3: S3Settings,
 ) -> None:
     """Take files of distributed scans from the PostgreSQL queue, query them on this
     host's devices, and store the results. Runs until stopped (SIGINT/SIGTERM), or
     with --exit-when-idle until the queue is empty.
+
+    Objects of s3:// roots are read from their bucket by this host, with the standard
+    AWS_* variables (or a profile) and the options below.
 
     Exit 0 when every file it did succeeded, 1 when some failed, 3 when it could not run.
     """
@@ -81,15 +90,22 @@ def worker(
         require_postgresql(db)
         async with (
             open_leased_store(db, lease_seconds) as store,
+            Buckets(s3) as buckets,
             open_backend(
-                LocalFiles(), backend, parse_devices(devices), timeout, verify=False, jobs=jobs
-            ) as (
-                chosen,
-                used,
-            ),
+                AnyFiles(LocalFiles(), ObjectFiles(buckets)),
+                backend,
+                parse_devices(devices),
+                timeout,
+                verify=False,
+                in_flight=s3.max_in_flight,
+                jobs=jobs,  # processes read only with one model in flight
+            ) as (chosen, used),
         ):
+            objects = ObjectFiles(buckets)
             return await until_signalled(
-                lambda stop: run_worker(store, chosen, options, devices=used, stop=stop)
+                lambda stop: run_worker(
+                    store, chosen, options, devices=used, stop=stop, objects=objects
+                )
             )
 
     try:

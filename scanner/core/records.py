@@ -29,6 +29,7 @@ class ModelFile:
     status: Status | None = None
     error: str | None = None
     directory: bool = False  # an unreadable directory, recorded in place of its files
+    token: str | None = None  # a source's own version token (an object's ETag, version id)
 
     @property
     def path(self) -> str:
@@ -36,5 +37,7 @@ class ModelFile:
 
     @property
     def version(self) -> str:
-        """The version token of a POSIX file."""
+        """The source's token, or the version token of a POSIX file."""
+        if self.token is not None:
+            return self.token
         return f"{self.device}:{self.inode}:{self.mtime_ns}"

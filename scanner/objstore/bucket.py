@@ -135,6 +135,20 @@ class Bucket:
         truncated = answer.get("IsTruncated", False)
         return Page(objects, answer.get("NextContinuationToken", "") if truncated else None)
 
+    async def head(self, key: str) -> ObjectInfo:
+        """The object at ``key`` as a listing would show it (a distributed worker's
+        claim names a key only): what its reads then pin to."""
+        try:
+            answer = await self._client.head_object(Bucket=self.root.bucket, Key=key)
+        except Exception as exc:
+            raise self._error(exc, f"s3://{self.root.bucket}/{key}") from None
+        return ObjectInfo(
+            key=key,
+            size=answer["ContentLength"],
+            etag=answer.get("ETag", ""),
+            last_modified=answer["LastModified"],
+        )  # no version id: the listing (ListObjectsV2) gives none, and tokens must agree
+
     def read(self, obj: ObjectInfo, start: int, end: int) -> bytes:
         """Bytes ``start`` to ``end`` (exclusive) of the listed version of ``obj``.
 

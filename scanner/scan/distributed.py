@@ -27,12 +27,22 @@ import anyio
 
 from ..backends.base import Backend
 from ..core import NOT_FAILURES, ModelFile, Status
+from ..objstore import ObjectStoreError, is_object_url
+from ..sources.bucket import ObjectFiles, ObjectSource
 from ..sources.local import LocalFiles, Refused
+from ..sources.mixed import AnyFiles
 from ..store import ResultItem, Store, StoreError, open_store
 from ..store.errors import ScanClosed
 from ..store.queue import MAX_EXPIRED, Claim, FencedAnswer, WorkQueue
 from .lifecycle import ScanSummary, scan_lifecycle, until_stopped
-from .local import Incremental, ScanOptions, describe, result_item, store_sink
+from .local import (
+    Incremental,
+    ScanOptions,
+    describe,
+    repository_name,
+    result_item,
+    store_sink,
+)
 from .pipeline import Outcome, PipelineOptions, Progress, WorkItem, run_pipeline, split_batch
 
 ENQUEUE_BATCH = 2000
@@ -103,17 +113,19 @@ async def enqueue_scan(
     *,
     lease_seconds: float = 30.0,
     stop: anyio.Event | None = None,
+    objects: ObjectSource | None = None,
 ) -> ScanSummary:
-    """Open a distributed scan of ``options.roots``: walk, carry what is unchanged,
-    queue the rest for workers. The scan stays ``running`` until they drain it.
+    """Open a distributed scan of ``options.roots`` (the bucket roots among them listed
+    by ``objects``): walk, carry what is unchanged, queue the rest for workers.
+    The scan stays ``running`` until they drain it.
     The walk renews its lease on the scan; a walk silent for ``lease_seconds`` is taken
     for dead by the workers, who mark the scan interrupted."""
     queue = WorkQueue(store, lease_seconds)
-    roots = [os.path.realpath(root) for root in options.roots]
+    roots = [repository_name(root) for root in options.roots]
     async with scan_lifecycle(store) as run:
         await queue.close_finished()  # a drained scan no worker closed yet overlaps nothing
         await queue.refuse_overlap(roots)
-        source = await Incremental.plan(store, options)
+        source = await Incremental.plan(store, options, objects)
         summary = await run.open(
             roots,
             backend="distributed",
@@ -258,16 +270,19 @@ async def run_worker(
     devices: Sequence[int] = (),
     progress: Progress | None = None,
     stop: anyio.Event | None = None,
+    objects: ObjectFiles | None = None,
 ) -> WorkerSummary:
     """Take work from the queue until ``stop`` is set (or, with ``exit_when_idle``, until
-    no work is left), querying with ``backend`` and storing results as a local scan does.
+    no work is left), querying with ``backend`` and storing results as a local scan does;
+    objects in buckets are found and read through ``objects``.
     Leases are renewed meanwhile; on the way out those still held go back to the queue."""
     queue = WorkQueue(store, options.lease_seconds)
     started = time.monotonic()
     worker_id = await queue.register(options.host, backend.name, devices)
     summary = WorkerSummary(worker_id, options.host, 0.0, progress or Progress())
     holdings = Holdings(options.claim_size)
-    source = QueueSource(queue, worker_id, options, summary, holdings, LocalFiles())
+    files = AnyFiles(LocalFiles(), objects)
+    source = QueueSource(queue, worker_id, options, summary, holdings, files)
     pipeline = replace(options.pipeline, batch_size=holdings.refill)
     heartbeat = partial(
         keep_alive,
@@ -320,7 +335,7 @@ class QueueSource:
         options: WorkerOptions,
         summary: WorkerSummary,
         holdings: Holdings,
-        files: LocalFiles,
+        files: AnyFiles,
     ) -> None:
         self.queue = queue
         self.files = files  # where claimed files are found, by the walk's rules
@@ -347,9 +362,14 @@ class QueueSource:
             entries: list[ModelFile] = [
                 await self._unreadable_everywhere(c) for c in fresh if c.missed_here
             ]
-            found, misses = await anyio.to_thread.run_sync(
-                _look_up, self.files, [c for c in fresh if not c.missed_here]
-            )
+            here = [c for c in fresh if not c.missed_here]
+            local = [c for c in here if not is_object_url(c.root)]
+            found, misses = await anyio.to_thread.run_sync(_look_up, self.files.local, local)
+            if len(local) < len(here):
+                objects = [c for c in here if is_object_url(c.root)]
+                in_buckets, missed = await _look_up_objects(self.files.objects, objects)
+                found += in_buckets
+                misses += missed
             await self._hand_back(misses)
             entries += found
             if entries:
@@ -425,11 +445,47 @@ def _queued(
         found.device if found else 0,
         status=status,
         error=error,
+        token=found.token if found else None,
         item_id=claim.item_id,
         scan_id=claim.scan_id,
         repository_id=claim.repository_id,
         resolved=resolved,
     )
+
+
+async def _look_up_objects(
+    files: ObjectFiles | None, claims: Sequence[Claim]
+) -> tuple[list[ModelFile], list[tuple[int, str]]]:
+    """Find each claimed object in its bucket (a HEAD request each, at once), as
+    :func:`_look_up` finds files: one this host cannot reach is a miss for other hosts,
+    one gone is ``ENOENT`` (``changed`` once no host finds it)."""
+    entries: list[ModelFile] = []
+    misses: list[tuple[int, str]] = []
+
+    async def find(claim: Claim) -> None:
+        if claim.expired >= MAX_EXPIRED:
+            error = f"given up: {claim.expired} workers lost their lease on it (crashed or hung)"
+            entries.append(_queued(claim, status=Status.ABANDONED, error=error))
+            return
+        if files is None:
+            misses.append((claim.item_id, "no bucket is open on this host"))
+            return
+        try:
+            found = await files.find(claim.root, claim.relpath)
+        except ObjectStoreError as exc:
+            code = "ENOENT" if exc.status == 404 else "error"
+            misses.append((claim.item_id, f"{code}: {exc.reason}"))
+            return
+        entry = await anyio.to_thread.run_sync(files.classify, _queued(claim, found))
+        if entry.status == Status.UNREADABLE:
+            misses.append((claim.item_id, entry.error or "cannot read"))
+        else:
+            entries.append(entry)
+
+    async with anyio.create_task_group() as group:
+        for claim in claims:
+            group.start_soon(find, claim)
+    return entries, misses
 
 
 def _look_up(

@@ -12,8 +12,11 @@ import anyio
 
 from ..backends.base import Answer, Backend
 from ..core import ModelFile
+from ..objstore import ObjectRoot, is_object_url
 from ..sources.base import Source
+from ..sources.bucket import ObjectSource
 from ..sources.local import LocalSource
+from ..sources.mixed import MixedSource
 from ..sources.walk import Subtree, WalkOptions
 from ..store import PreviousFile, ResultItem, Store
 from .lifecycle import ScanRun, ScanSummary, scan_lifecycle
@@ -26,6 +29,11 @@ class ScanOptions:
     walk: WalkOptions = field(default_factory=WalkOptions)
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
     full: bool = False  # re-read files even when unchanged
+
+
+def repository_name(root: str) -> str:
+    """A root as results name it: a real path, or a bucket's ``s3://BUCKET/PREFIX``."""
+    return ObjectRoot.parse(root).url if is_object_url(root) else os.path.realpath(root)
 
 
 def _within(path: str, folder: str) -> bool:
@@ -83,13 +91,19 @@ class Incremental:
         self.present: dict[str, set[str]] = {part.repository: set() for part in parts}
 
     @classmethod
-    async def plan(cls, store: Store, options: ScanOptions) -> Incremental:
-        """The walk of ``options.roots`` over the repositories ``store`` knows."""
-        roots = [os.path.realpath(root) for root in options.roots]
-        parts = plan_walk(roots, await store.repository_paths())
+    async def plan(
+        cls, store: Store, options: ScanOptions, objects: ObjectSource | None = None
+    ) -> Incremental:
+        """The walk of ``options.roots`` over the repositories ``store`` knows; the
+        listing of ``objects`` (the bucket roots among them) after it."""
+        roots = [os.path.realpath(root) for root in options.roots if not is_object_url(root)]
+        known = [path for path in await store.repository_paths() if not is_object_url(path)]
+        local = plan_walk(roots, known)
+        parts = [*local, *(Subtree(root.url) for root in (objects.roots if objects else ()))]
         repositories = {part.repository for part in parts}
         previous = {repo: await store.previous_files(repo) for repo in sorted(repositories)}
-        return cls(LocalSource(parts, options.walk), parts, options, previous)
+        source = MixedSource(LocalSource(local, options.walk), objects)
+        return cls(source, parts, options, previous)
 
     @property
     def repositories(self) -> list[str]:
@@ -149,16 +163,18 @@ async def run_scan(
     devices: Sequence[int] = (),
     progress: Progress | None = None,
     stop: anyio.Event | None = None,
+    objects: ObjectSource | None = None,
 ) -> ScanSummary:
-    """Scan ``options.roots`` into ``store``, one scan at a time per database.
+    """Scan ``options.roots`` into ``store``, one scan at a time per database; the bucket
+    roots among them are listed and read by ``objects``.
 
     Setting ``stop`` (the CLI does on Ctrl-C / SIGTERM) stops reading, abandons the
     queries in flight, writes what was answered and closes the scan as
     ``interrupted``; the next scan carries those files instead of redoing them.
     """
-    roots = [os.path.realpath(root) for root in options.roots]
+    roots = [repository_name(root) for root in options.roots]
     async with scan_lifecycle(store) as run:
-        source = await Incremental.plan(store, options)
+        source = await Incremental.plan(store, options, objects)
         summary = await run.open(
             roots,
             backend=backend.name,

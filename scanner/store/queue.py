@@ -28,11 +28,12 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..core import NOT_FAILURES
+from . import carries
 from .counts import scan_counts
 from .dialect import dialect_for
 from .errors import StoreError
 from .names import disk_name, stored_name
-from .schema import results, scans, work_items, work_misses, work_scans, workers
+from .schema import scans, work_items, work_misses, work_scans, workers
 from .store import ResultItem, Store, lock_running
 from .urls import async_url, mask, resolve
 
@@ -447,20 +448,19 @@ async def _close(conn: AsyncConnection, scan_id: int, status: str, removed: int)
         .where(scans.c.id == scan_id)
         .values(status=status, finished_at=func.now(), counts=json.dumps(counts))
     )
+    await carries.compact(conn, scan_id)
+
+
+# The scan's answers and carries together (the view ``results``), by status.
+_SCAN_RESULTS = text(
+    "SELECT status, carried, count(*), coalesce(sum(bytes_read), 0) FROM results"
+    " WHERE scan_id = :scan GROUP BY status, carried"
+)
 
 
 async def _counts(conn: AsyncConnection, scan_id: int, status: str, removed: int) -> dict[str, Any]:
     """The scan's summary, as a local scan writes it, from its stored results."""
-    rows = await conn.execute(
-        select(
-            results.c.status,
-            results.c.carried,
-            func.count(),
-            func.coalesce(func.sum(results.c.bytes_read), 0),
-        )
-        .where(results.c.scan_id == scan_id)
-        .group_by(results.c.status, results.c.carried)
-    )
+    rows = await conn.execute(_SCAN_RESULTS, {"scan": scan_id})
     statuses: dict[str, int] = {}
     seen = carried = bytes_read = 0
     for result_status, was_carried, count, read in rows:

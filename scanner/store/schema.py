@@ -63,8 +63,11 @@ model_files = Table(
     UniqueConstraint("repository_id", "relpath", name="uq_model_files_repository_relpath"),
 )
 
-results = Table(
-    "results",
+# One row per file a scan read (or recorded as a placeholder): an answer. A scan that
+# finds a file unchanged writes no answer but a range in ``carries``; the view
+# ``results`` (migration 0006) puts both together, one row per file and scan as before.
+answers = Table(
+    "answers",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("scan_id", Integer, ForeignKey("scans.id"), nullable=False),
@@ -95,8 +98,18 @@ results = Table(
     Column("file_version", Text, nullable=False),
     Column("file_mtime_ns", BigInteger, nullable=True),
     Column("file_inode", BigInteger, nullable=True),
-    Column("carried", Boolean, nullable=False),
-    UniqueConstraint("scan_id", "file_id", name="uq_results_scan_file"),
+    UniqueConstraint("scan_id", "file_id", name="uq_answers_scan_file"),
+)
+
+# The files a scan found unchanged and so did not read, as runs of consecutive file ids:
+# each one's answer in that scan is its latest settled answer of an earlier scan. An
+# unchanged night adds a handful of rows, not one per model.
+carries = Table(
+    "carries",
+    metadata,
+    Column("scan_id", Integer, ForeignKey("scans.id"), primary_key=True),
+    Column("first_file_id", Integer, primary_key=True),
+    Column("last_file_id", Integer, nullable=False),
 )
 
 # A file a scan recorded removed: the history ``model_files.removed_scan_id`` forgets

@@ -1,8 +1,9 @@
 """The results store: what a scan writes, and the few reads it needs.
 
-Every write is one transaction of bulk statements; result rows are unique per
-(scan, file), so a batch retried after a failure writes nothing twice, and no
-statement ever deletes or overwrites an earlier scan's results.
+Every write is one transaction of bulk statements; answers are unique per (scan, file)
+and carries per (scan, first file), so a batch retried after a failure writes nothing
+twice, and no statement ever deletes or overwrites an earlier scan's results. A file
+found unchanged is not written again: its scan records it in ``carries``.
 """
 
 from __future__ import annotations
@@ -17,17 +18,14 @@ from typing import Any
 
 from sqlalchemy import (
     and_,
-    bindparam,
     case,
     false,
     func,
     insert,
-    literal,
     not_,
     null,
     select,
     text,
-    true,
     update,
 )
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,16 +33,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..core import SETTLED_STATUSES
 from ..om import Inventory, QueryResult
-from . import migrate
+from . import carries, migrate
 from .dbfile import DatabaseFile, database_file
 from .dialect import Dialect, chunks, dialect_for
 from .errors import ScanClosed, StoreError
 from .names import disk_name, storable_text, stored_name
 from .schema import (
+    answers,
     model_files,
     removals,
     repositories,
-    results,
     scans,
     work_scans,
 )
@@ -184,7 +182,6 @@ def _result_row(scan_id: int, file_id: int, item: ResultItem) -> dict[str, Any]:
         "file_version": item.version,
         "file_mtime_ns": item.mtime_ns,
         "file_inode": item.inode,
-        "carried": False,
     }
 
 
@@ -303,13 +300,14 @@ class Store:
                 .where(scans.c.id == scan_id, scans.c.status == "running")
                 .values(status=status, finished_at=_now(), counts=json.dumps(counts))
             )
+            await carries.compact(conn, scan_id)
 
     async def previous_files(self, root: str) -> dict[str, PreviousFile]:
         """Every known, present file of the repository with its latest settled result."""
         latest = (
-            select(results.c.id)
-            .where(results.c.file_id == model_files.c.id, results.c.status.in_(SETTLED_STATUSES))
-            .order_by(results.c.scan_id.desc())
+            select(answers.c.id)
+            .where(answers.c.file_id == model_files.c.id, answers.c.status.in_(SETTLED_STATUSES))
+            .order_by(answers.c.scan_id.desc())
             .limit(1)
             .correlate(model_files)
             .scalar_subquery()
@@ -318,13 +316,13 @@ class Store:
             select(
                 model_files.c.relpath,
                 model_files.c.id,
-                results.c.id,
-                results.c.status,
-                results.c.file_size,
-                results.c.file_version,
+                answers.c.id,
+                answers.c.status,
+                answers.c.file_size,
+                answers.c.file_version,
             )
             .join(repositories, repositories.c.id == model_files.c.repository_id)
-            .outerjoin(results, results.c.id == latest)
+            .outerjoin(answers, answers.c.id == latest)
             .where(
                 repositories.c.path == stored_name(root), model_files.c.removed_scan_id.is_(None)
             )
@@ -374,7 +372,7 @@ class Store:
         result_rows = [
             _result_row(scan_id, file_ids[key], i) for i, key in zip(items, keys, strict=True)
         ]
-        result_stmt = self.dialect.insert(results)
+        result_stmt = self.dialect.insert(answers)
         result_stmt = result_stmt.on_conflict_do_update(
             index_elements=["scan_id", "file_id"],
             set_={
@@ -386,21 +384,20 @@ class Store:
         await conn.execute(result_stmt, result_rows)
 
     async def carry_forward(self, scan_id: int, unchanged: Sequence[PreviousFile]) -> None:
-        """Copy each unchanged file's latest settled result (as ``previous_files`` found
-        it) into this scan, marked carried, if the scan is still running; retried, it
-        copies nothing twice."""
-        settled = [p for p in unchanged if p.result_id is not None]
+        """Record each unchanged file with a settled answer (as ``previous_files`` found
+        it) carried into this scan, if the scan is still running: no row per file, a
+        range in ``carries`` per run of file ids. Retried, it records nothing twice."""
+        settled = [p.file_id for p in unchanged if p.result_id is not None]
         if not settled:
             return
         async with self.transaction() as conn:
             await lock_running(conn, scan_id)
-            statement = _carry_statement(self.dialect, scan_id)
+            await carries.record(self.dialect, conn, scan_id, settled)
             for chunk in chunks(settled):
-                await conn.execute(statement, {"ids": [p.result_id for p in chunk]})
                 await conn.execute(
                     update(model_files)
                     .where(
-                        model_files.c.id.in_([p.file_id for p in chunk]),
+                        model_files.c.id.in_(chunk),
                         model_files.c.last_scan_id < scan_id,  # never backwards
                     )
                     .values(last_scan_id=scan_id)
@@ -459,18 +456,6 @@ async def lock_running(conn: AsyncConnection, scan_id: int) -> None:
     )
     if status != "running":
         raise ScanClosed(f"scan {scan_id} is {status or 'gone'}: nothing more is stored for it")
-
-
-def _carry_statement(dialect: Dialect, scan_id: int) -> Any:
-    """INSERT … SELECT copying the result rows whose ids are bound as ``ids``."""
-    copied = [c.name for c in results.columns if c.name not in ("id", "scan_id", "carried")]
-    query = select(
-        literal(scan_id).label("scan_id"),
-        *(results.c[name] for name in copied),
-        true().label("carried"),
-    ).where(results.c.id.in_(bindparam("ids", expanding=True)))
-    stmt = dialect.insert(results).from_select(["scan_id", *copied, "carried"], query)
-    return stmt.on_conflict_do_nothing(index_elements=["scan_id", "file_id"])
 
 
 def _reason(exc: BaseException) -> str:
