@@ -266,7 +266,10 @@ def test_a_file_one_host_cannot_open_is_answered_by_a_host_that_can(
     wait_for(lambda: value(pg_url, "SELECT count(*) FROM workers") == 1)
     able.send_signal(signal.SIGSTOP)  # alive (its lease holds) but not claiming yet
     scan_id = enqueue(pg_url, root)["scan_id"]
-    unable = start_worker(workers, pg_url, "unable", "--exit-when-idle", python=python, env=env)
+    # --jobs 1: nobody may not run this interpreter again for a reader process.
+    unable = start_worker(
+        workers, pg_url, "unable", "--exit-when-idle", "--jobs", "1", python=python, env=env
+    )
     wait_for(
         lambda: (
             value(pg_url, "SELECT count(*) FROM work_misses WHERE host = 'unable'") == 1

@@ -562,7 +562,8 @@ def test_unreadable_directory_is_recorded_and_its_files_not_marked_removed(
             os.chmod(os.path.join(path, name), 0o644)
 
     def scan(env: dict[str, str] = env) -> subprocess.CompletedProcess[str]:
-        args = [*command, "-m", "scanner", "scan", str(root), "--db", url, "--json"]
+        # --jobs 1: nobody may not run root's interpreter again for a reader process.
+        args = [*command, "-m", "scanner", "scan", str(root), "--db", url, "--json", "--jobs", "1"]
         return subprocess.run(
             args, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
         )

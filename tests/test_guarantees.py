@@ -306,7 +306,10 @@ def test_om2_kernels_are_never_written_out_or_loaded(tmp_path: Path) -> None:
     log = tmp_path / "audit.json"
     env = {**os.environ, "TMPDIR": str(tmp), "OMSCAN_AUDIT_LOG": str(log)}
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # the audit is about omscan, not the .pyc cache
+    # --jobs 1: the audit hooks see this process; reader processes are not audited, and
+    # their shared counter is an unlinked file of multiprocessing's in /dev/shm.
     command = [sys.executable, "-c", AUDIT, "scan", str(root), "--db", f"sqlite:///{db}"]
+    command += ["--jobs", "1"]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     audit = json.loads(log.read_text())

@@ -129,12 +129,24 @@ def hostile_tree(root: Path, small: int) -> None:
 
 
 def reading(process: subprocess.Popen[str], name: str) -> bool:
-    """Whether the process holds the file ``name`` open (the reader is inside it)."""
-    fds = Path(f"/proc/{process.pid}/fd")
+    """Whether the process, or one of its reader processes (--jobs), holds the file
+    ``name`` open (the reader is inside it)."""
     try:
-        return any(os.readlink(fd).endswith(name) for fd in fds.iterdir())
-    except FileNotFoundError:  # a descriptor closed while we looked
+        return any(
+            os.readlink(fd).endswith(name)
+            for pid in [process.pid, *_children(process.pid)]
+            for fd in Path(f"/proc/{pid}/fd").iterdir()
+        )
+    except FileNotFoundError:  # a descriptor closed, or a process ended, while we looked
         return False
+
+
+def _children(pid: int) -> list[int]:
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
 
 
 def test_timeout_inside_one_model_records_it_and_the_scan_goes_on(tmp_path: Path) -> None:

@@ -96,15 +96,25 @@ class OmBackend:
     def _answer_all(self, entries: list[ModelFile]) -> list[Answer]:
         answers = []
         for entry in entries:
-            start = time.perf_counter()
-            try:
-                result = answer_model(entry, self.reader, reader_deadline(self.timeout))
-            except Exception as exc:  # a reader bug costs its model, never the scan
-                result = QueryResult(
-                    ret=None, fault=Status.WORKER_CRASHED, error=f"reader failed: {_describe(exc)}"
-                )
-            answers.append(Answer(result, self.name, None, time.perf_counter() - start))
+            result, seconds = answer_entry(entry, self.reader, reader_deadline(self.timeout))
+            answers.append(Answer(result, self.name, None, seconds))
         return answers
+
+
+def answer_entry(
+    entry: ModelFile, reader: ModelReader, deadline: Deadline
+) -> tuple[QueryResult, float]:
+    """One model's result and the seconds it took, in a thread or a worker process. A
+    query that raises anything but the reader's own errors (a bug, MemoryError) costs
+    its model (``worker_crashed``), never the scan."""
+    start = time.perf_counter()
+    try:
+        result = answer_model(entry, reader, deadline)
+    except Exception as exc:
+        result = QueryResult(
+            ret=None, fault=Status.WORKER_CRASHED, error=f"reader failed: {_describe(exc)}"
+        )
+    return result, time.perf_counter() - start
 
 
 def _describe(exc: Exception) -> str:

@@ -9,6 +9,7 @@ from ..core.source import ModelReader
 from .acl import AclBackend, BackendError, acl_available, detect_devices
 from .base import Backend
 from .om import OmBackend
+from .om_processes import OmProcessBackend
 from .verify import VerifyingBackend
 
 
@@ -20,14 +21,20 @@ async def open_backend(
     timeout: float,
     verify: bool,
     in_flight: int = 1,
+    jobs: int = 1,
 ) -> AsyncIterator[tuple[Backend, list[int]]]:
     """Yield the backend, reading models through ``reader``, and the devices it uses
     (none for ``om``); ``in_flight``: models the om backend reads at once (objects in
-    buckets wait on the network, local files do not)."""
+    buckets wait on the network, local files do not); ``jobs`` > 1 with one in flight runs
+    our reader in that many processes (``reader`` must then be picklable)."""
     if name == "om" or (name == "auto" and not acl_available()):
         if verify:
             raise BackendError("--verify compares the acl backend with our reader: it needs acl")
-        yield OmBackend(reader, timeout, in_flight), []
+        if jobs == 1 or in_flight > 1:
+            yield OmBackend(reader, timeout, in_flight), []
+            return
+        async with OmProcessBackend(reader, timeout, jobs) as backend:
+            yield backend, []
         return
     async with open_acl(reader, devices, timeout) as (backend, used):
         yield (VerifyingBackend(backend, reader, timeout) if verify else backend), used

@@ -1,7 +1,8 @@
 """The `omscan` command: a thin click shell over the library.
 
 Each command lives in its own module, imported only when that command runs: a nightly
-`omscan scan` does not pay for the modules of `report`, `sql` or `worker`.
+`omscan scan` does not pay for the modules of `report`, `sql` or `worker`, and
+`omscan --help` for none.
 Exit codes: 0 all good, 1 some models failed, 2 usage error, 3 the job could not run
 (interrupted included). Every error is one line on stderr.
 """
@@ -18,20 +19,58 @@ import click
 from .. import __version__
 from .exits import interrupted
 
-# command name -> (module under scanner.cli, attribute)
+# command name -> (module under scanner.cli, attribute, the first sentence of its help:
+# what `omscan --help` lists without importing every command; a test keeps them equal)
 COMMANDS = {
-    "db": ("db", "db"),
-    "demo": ("demo", "demo"),
-    "diff": ("ask", "diff"),
-    "history": ("ask", "history"),
-    "plan": ("plan", "plan"),
-    "query": ("query", "query"),
-    "report": ("ask", "report_command"),
-    "scan": ("scan", "scan"),
-    "scans": ("ask", "scans"),
-    "sql": ("ask", "sql"),
-    "status": ("worker", "status"),
-    "worker": ("worker", "worker"),
+    "db": ("db", "db", "Manage the results database schema."),
+    "demo": (
+        "demo",
+        "demo",
+        "Write a demo model repository to DIRECTORY (models of every era, broken ones too).",
+    ),
+    "diff": (
+        "ask",
+        "diff",
+        "Models added, removed and changed between SCAN_A and SCAN_B (default: the last two "
+        "completed scans).",
+    ),
+    "history": (
+        "ask",
+        "history",
+        "One model over time: PATH is the file, or its path inside its repository.",
+    ),
+    "plan": (
+        "plan",
+        "plan",
+        "For every model of the latest results: what it needs, whether it fits its device "
+        "(the SoC it was built for, or --device/--device-memory) and how many copies fit on one.",
+    ),
+    "query": (
+        "query",
+        "query",
+        "Answer as aclmdlQuerySizeFromMem would for each FILE, with the model's inventory.",
+    ),
+    "report": ("ask", "report_command", "The latest result of every present model."),
+    "scan": ("scan", "scan", "Walk ROOT... for models, size each one, and store the results."),
+    "scans": ("ask", "scans", "List the scans in the store."),
+    "sql": (
+        "ask",
+        "sql",
+        "Run one read-only SQL STATEMENT over the store (see the README for the schema).",
+    ),
+    "status": (
+        "worker",
+        "status",
+        "Progress of a distributed scan: totals, then per worker (every live one, and those "
+        "that worked on it) what it holds (claimed), has done and failed, answers it had "
+        "dropped as late, and its rate in files/s while it worked.",
+    ),
+    "worker": (
+        "worker",
+        "worker",
+        "Take files of distributed scans from the PostgreSQL queue, query them on this "
+        "host's devices, and store the results.",
+    ),
 }
 
 
@@ -44,10 +83,20 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
-        module, attribute = COMMANDS[cmd_name]
+        module, attribute, _ = COMMANDS[cmd_name]
         command = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
         assert isinstance(command, click.Command)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The list of commands from their first sentences: `omscan --help` imports none."""
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [
+            (name, click.Command(name, help=summary).get_short_help_str(limit))
+            for name, (_, _, summary) in sorted(COMMANDS.items())
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         """The command, with its usage errors on one line and a Ctrl-C that came before

@@ -103,8 +103,14 @@ def run_store_job(job: Callable[..., Awaitable[T]], *args: Any) -> T:
         sys.exit(EXIT_NOT_RUN)
 
 
+def _default_jobs(_ctx: click.Context, _param: click.Parameter, jobs: int | None) -> int:
+    from ..backends.om_processes import default_jobs
+
+    return default_jobs() if jobs is None else jobs
+
+
 def backend_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--backend, --devices, --timeout: how models are queried (scan and worker)."""
+    """--backend, --devices, --timeout, --jobs: how models are queried (scan and worker)."""
     for option in reversed(
         [
             click.option(
@@ -123,6 +129,13 @@ def backend_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 default=120.0,
                 show_default=True,
                 help="Seconds one model may take (a device, or our reader); past it: timeout.",
+            ),
+            click.option(
+                "--jobs",
+                type=click.IntRange(min=1),
+                callback=_default_jobs,
+                help="Processes for our reader (om backend)  [default: the cores this "
+                "process may use]",
             ),
         ]
     ):

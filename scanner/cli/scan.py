@@ -134,6 +134,7 @@ def scan(
     backend: str,
     devices: str | None,
     timeout: float,
+    jobs: int,
     verify: bool,
     full: bool,
     include: Sequence[str],
@@ -199,6 +200,7 @@ def scan(
             backend=backend,
             devices=parse_devices(devices),
             timeout=timeout,
+            jobs=jobs,
             verify=verify,
             full=full,
             budget=max_inflight_bytes,
@@ -233,6 +235,7 @@ def _scan_here(
     verify: bool,
     full: bool,
     budget: int,
+    jobs: int = 1,
     metrics_file: str | None = None,
 ) -> ScanSummary:
     """One scan of ``roots`` queried on this host; ScanNotRun if it cannot run."""
@@ -248,12 +251,13 @@ def _scan_here(
             open_store(db) as store,
             Buckets(s3) as opened,
             open_backend(
-                AnyFiles(LocalFiles(), ObjectFiles(opened)),
+                AnyFiles(LocalFiles(), ObjectFiles(opened)) if buckets else LocalFiles(),
                 backend,
                 devices,
                 timeout,
                 verify,
                 in_flight=s3.max_in_flight if buckets else 1,
+                jobs=1 if buckets else jobs,  # reader processes read local files
             ) as (chosen, used_devices),
         ):
             objects = ObjectSource(buckets, opened, options.walk) if buckets else None

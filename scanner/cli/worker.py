@@ -60,6 +60,7 @@ def worker(
     backend: str,
     devices: str | None,
     timeout: float,
+    jobs: int,
     host: str | None,
     lease_seconds: float,
     claim_size: int,
@@ -97,6 +98,7 @@ def worker(
                 timeout,
                 verify=False,
                 in_flight=s3.max_in_flight,
+                jobs=jobs,  # processes read only with one model in flight
             ) as (chosen, used),
         ):
             objects = ObjectFiles(buckets)

@@ -13,16 +13,18 @@ import itertools
 import os
 import stat
 from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 
-import aiofiles
 import anyio
 
 from ..core import ModelFile, Status
 from ..core.source import ReadFailed
 from ..om.errors import FileAccessError
 from ..om.source import FileSource
-from ..store import PreviousFile
 from .walk import Matcher, Subtree, WalkOptions, classify, file_record, walk
+
+if TYPE_CHECKING:  # the store is not for reader processes to import
+    from ..store import PreviousFile
 
 CHUNK = 256 << 20  # bytes per read call: aiofiles pays a thread hop per call
 WALK_BATCH = 512
@@ -103,6 +105,8 @@ class LocalFiles:
             raise _failed(record, str(exc)) from None
 
     async def read_into(self, record: ModelFile, buffer: memoryview) -> None:
+        import aiofiles  # the acl path's only: reader processes do without
+
         try:
             async with aiofiles.open(record.path, "rb", buffering=0) as handle:
                 done = 0

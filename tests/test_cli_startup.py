@@ -1,0 +1,36 @@
+"""What the hot commands import: `omscan --help` lists the commands without importing
+any, and its list says what each command's own help says."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+import pytest
+
+from scanner.cli import COMMANDS, cli
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_listed_summary_is_the_commands_own(name: str) -> None:
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None
+    summary = COMMANDS[name][2]
+    for limit in (30, 45, 70, 200):
+        listed = click.Command(name, help=summary).get_short_help_str(limit)
+        assert listed == command.get_short_help_str(limit)
+
+
+def test_help_imports_no_command_nor_the_store() -> None:
+    code = (
+        "import sys; from scanner.__main__ import main; sys.argv = ['omscan', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('scanner.', 'sqlalchemy', 'rich'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "Commands:" in done.stdout
+    loaded = done.stdout.strip().splitlines()[-1]
+    assert loaded == "['scanner.__main__', 'scanner.cli', 'scanner.cli.exits']", loaded
