@@ -173,6 +173,7 @@ def scan(
                 backend=backend,
                 devices=parse_devices(devices),
                 timeout=timeout,
+                jobs=jobs,
                 verify=verify,
                 full=full,
                 budget=max_inflight_bytes,
@@ -235,7 +236,7 @@ def _scan_here(
     verify: bool,
     full: bool,
     budget: int,
-    jobs: int = 1,
+    jobs: int,
     metrics_file: str | None = None,
 ) -> ScanSummary:
     """One scan of ``roots`` queried on this host; ScanNotRun if it cannot run."""
