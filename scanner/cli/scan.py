@@ -156,57 +156,40 @@ def scan(
     Exit 0 when every model succeeded, 1 when some failed, 2 on usage errors, 3 when the
     scan could not run or finish (database unreachable, interrupted).
     """
+    walk = WalkOptions(include=include, exclude=exclude, follow_outside=follow_outside)
+    # One set of query settings for every scan run here (each fleet source, or ROOT...).
+    scan_here = partial(
+        _scan_here,
+        db=db,
+        backend=backend,
+        devices=parse_devices(devices),
+        timeout=timeout,
+        jobs=jobs,
+        verify=verify,
+        full=full,
+        budget=max_inflight_bytes,
+    )
     if config is not None:
         if roots or distributed or metrics_file:
             raise click.UsageError(
                 "--config takes the roots from the file: no ROOT, no "
                 "--distributed or --metrics-file with it"
             )
-        _scan_fleet(
-            config,
-            db,
-            s3,
-            fmt,
-            partial(
-                _scan_here,
-                db=db,
-                backend=backend,
-                devices=parse_devices(devices),
-                timeout=timeout,
-                jobs=jobs,
-                verify=verify,
-                full=full,
-                budget=max_inflight_bytes,
-            ),
-            WalkOptions(include=include, exclude=exclude, follow_outside=follow_outside),
-        )
+        _scan_fleet(config, db, s3, fmt, scan_here, walk)
     if not roots:
         raise click.UsageError("give ROOT... (directories or s3:// URLs), or --config")
-    options = ScanOptions(
-        roots=roots,
-        walk=WalkOptions(include=include, exclude=exclude, follow_outside=follow_outside),
-        pipeline=PipelineOptions(budget_bytes=max_inflight_bytes),
-        full=full,
-    )
     if distributed:
         if metrics_file:
             raise click.UsageError("--metrics-file is for local scans: workers do the querying")
+        options = ScanOptions(
+            roots=roots,
+            walk=walk,
+            pipeline=PipelineOptions(budget_bytes=max_inflight_bytes),
+            full=full,
+        )
         _queue_scan(db, options, lease_seconds, fmt, s3)
     try:
-        summary = _scan_here(
-            options.roots,
-            options.walk,
-            s3,
-            db=db,
-            backend=backend,
-            devices=parse_devices(devices),
-            timeout=timeout,
-            jobs=jobs,
-            verify=verify,
-            full=full,
-            budget=max_inflight_bytes,
-            metrics_file=metrics_file,
-        )
+        summary = scan_here(roots, walk, s3, metrics_file=metrics_file)
     except ScanNotRun as exc:
         click.echo(f"omscan: {exc}", err=True)
         sys.exit(EXIT_NOT_RUN)
