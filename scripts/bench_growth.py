@@ -25,27 +25,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+from bench_store import ROOT, items
 
-from scanner.om import QueryResult
-from scanner.om.result import Inventory, TensorInfo
 from scanner.store import ResultItem, Store, open_store
-
-ROOT = "/bench/repo"
-INVENTORY = Inventory(
-    format="om",
-    name="bench",
-    soc_version="Ascend310P3",
-    atc_version="7.0.0",
-    inputs=(TensorInfo("images", "float16", (8, 3, 224, 224)),),
-)
-
-
-def items(count: int) -> list[ResultItem]:
-    result = QueryResult(ret=0, work_size=89_653_248, weight_size=51_380_224, inventory=INVENTORY)
-    return [
-        ResultItem(ROOT, f"d{i % 100}/m{i}.om", 51_381_017, i, i, 1, f"1:{i}:{i}", result, "om")
-        for i in range(count)
-    ]
 
 
 async def size(store: Store) -> int:

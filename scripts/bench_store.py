@@ -22,6 +22,7 @@ from scanner.om import QueryResult
 from scanner.om.result import Inventory, TensorInfo
 from scanner.store import ResultItem, open_store
 
+ROOT = "/bench/repo"
 INVENTORY = Inventory(
     format="om",
     name="bench",
@@ -31,11 +32,12 @@ INVENTORY = Inventory(
 )
 
 
-def items(count: int) -> list[ResultItem]:
+def items(count: int, seconds: float = 0.0) -> list[ResultItem]:
+    """``count`` answers of one ordinary model, as a scan stores them (bench_growth too)."""
     result = QueryResult(ret=0, work_size=89_653_248, weight_size=51_380_224, inventory=INVENTORY)
     return [
         ResultItem(
-            "/bench/repo",
+            ROOT,
             f"d{i % 100}/m{i}.om",
             51_381_017,
             i,
@@ -44,7 +46,7 @@ def items(count: int) -> list[ResultItem]:
             f"1:{i}:{i}",
             result,
             "om",
-            seconds=0.001,
+            seconds=seconds,
         )
         for i in range(count)
     ]
@@ -52,7 +54,7 @@ def items(count: int) -> list[ResultItem]:
 
 async def write_all(url: str, rows: list[ResultItem], batch: int) -> float:
     async with open_store(url) as store:
-        scan = await store.start_scan(["/bench/repo"], "bench", "om", [], {})
+        scan = await store.start_scan([ROOT], "bench", "om", [], {})
         start = time.perf_counter()
         for offset in range(0, len(rows), batch):
             await store.write_results(scan, rows[offset : offset + batch])
@@ -68,7 +70,7 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
-    rows = items(args.rows)
+    rows = items(args.rows, seconds=0.001)
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         seconds = await write_all(f"sqlite:///{tmp}/bench.db", rows, args.batch)
