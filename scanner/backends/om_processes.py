@@ -21,7 +21,6 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
@@ -36,7 +35,7 @@ from ..om.deadline import Deadline
 from ..om.result import QueryResult
 from . import om
 from .acl import BackendError
-from .base import Answer, Loaded
+from .base import Answer
 
 POLL = 0.05  # seconds between checks of cancellation and the time limit while waiting
 GRACE = 5.0  # past --timeout, seconds a process may take to notice it before it is killed
@@ -92,17 +91,14 @@ class _Process:
         self.process.join()
 
 
-class OmProcessBackend:
-    """The om backend over ``jobs`` worker processes: one query slot per process."""
-
-    name = "om"
-    chunk = 64
+class OmProcessBackend(om.OmBackend):
+    """The om backend over ``jobs`` worker processes: one query slot per process; only
+    where a chunk is answered differs."""
 
     def __init__(
         self, reader: ModelReader, timeout: float | None, jobs: int, grace: float = GRACE
     ) -> None:
-        self.reader = reader
-        self.timeout = timeout
+        super().__init__(reader, timeout)
         self.query_slots = jobs
         self.grace = grace
         self._idle: list[_Process] = []
@@ -120,20 +116,6 @@ class OmProcessBackend:
         idle, self._idle = self._idle, []
         for process in idle:
             process.stop()
-
-    def memory_cost(self, entry: ModelFile) -> int:
-        return 0
-
-    async def load(self, entry: ModelFile) -> Loaded | Answer:
-        return om.NOTHING
-
-    async def query(self, entry: ModelFile, loaded: Loaded) -> Answer:
-        (answer,) = await self.query_chunk([(entry, loaded)])
-        return answer
-
-    async def query_chunk(self, items: Sequence[tuple[ModelFile, Loaded]]) -> list[Answer]:
-        entries = [entry for entry, _ in items]
-        return await anyio.to_thread.run_sync(self._answer_all, entries)
 
     def _answer_all(self, entries: list[ModelFile]) -> list[Answer]:
         """In a thread: the chunk through one process; when it dies or hangs, its model
