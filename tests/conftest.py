@@ -26,7 +26,8 @@ from sqlalchemy.engine import make_url
 from .helpers import COMPLETE_ENV, complete_run, run, unavailable, write_model
 
 if TYPE_CHECKING:
-    from .s3server import SeaweedServer
+    from .s3server import Admin, SeaweedServer
+    from .tcp_proxy import HttpProxy
 
 PG_ADMIN_URL = os.environ.get("OMSCAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -121,6 +122,25 @@ def s3_server() -> Iterator[SeaweedServer]:
     finally:
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def admin(s3_server: SeaweedServer) -> Admin:
+    """The server's own client, for setting up buckets and objects."""
+    from .s3server import Admin
+
+    return Admin(s3_server)
+
+
+@pytest.fixture
+def proxy(s3_server: SeaweedServer) -> Iterator[HttpProxy]:
+    """A counting relay in front of the S3 server."""
+    from .tcp_proxy import HttpProxy
+
+    relay = HttpProxy(("127.0.0.1", int(s3_server.endpoint.rsplit(":", 1)[1])))
+    relay.start()
+    yield relay
+    relay.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -58,19 +58,6 @@ ODD_KEYS = [
     "semi;colon?and#hash%20.om",
 ]
 FOLDER_KEYS = [k for k in ODD_KEYS if k.endswith("/")]
-
-
-@pytest.fixture(scope="module")
-def admin(s3_server: SeaweedServer) -> Admin:
-    return Admin(s3_server)
-
-
-@pytest.fixture
-def proxy(s3_server: SeaweedServer) -> Iterator[HttpProxy]:
-    relay = HttpProxy(("127.0.0.1", int(s3_server.endpoint.rsplit(":", 1)[1])))
-    relay.start()
-    yield relay
-    relay.stop()
 
 
 def settings_for(server: SeaweedServer, port: int | None = None, **changes: Any) -> S3Settings:

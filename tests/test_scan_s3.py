@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
@@ -38,19 +37,6 @@ from .test_objstore import ODD_KEYS, small_model
 
 BIG = 256 << 20
 COLUMNS = "status, ret, work_size, weight_size, format, model_name, soc_version"
-
-
-@pytest.fixture(scope="module")
-def admin(s3_server: SeaweedServer) -> Admin:
-    return Admin(s3_server)
-
-
-@pytest.fixture
-def proxy(s3_server: SeaweedServer) -> Iterator[HttpProxy]:
-    relay = HttpProxy(("127.0.0.1", int(s3_server.endpoint.rsplit(":", 1)[1])))
-    relay.start()
-    yield relay
-    relay.stop()
 
 
 @pytest.fixture
