@@ -1,4 +1,6 @@
-"""A live progress line on a terminal; silence when output is not a terminal."""
+"""A live progress line on a terminal; silence when output is not a terminal.
+
+Imported only when stderr is a terminal: rich costs a nightly (cron) scan nothing."""
 
 from __future__ import annotations
 
@@ -27,9 +29,10 @@ def describe(progress: Progress) -> Text:
     return Text(line)
 
 
-async def show_progress(progress: Progress, console: Console) -> None:
-    """Redraw the line four times a second until cancelled; the line then disappears."""
-    with Live(describe(progress), console=console, transient=True) as live:
+async def show_progress(progress: Progress) -> None:
+    """Redraw the line on stderr four times a second until cancelled; the line then
+    disappears."""
+    with Live(describe(progress), console=Console(stderr=True), transient=True) as live:
         while True:
             live.update(describe(progress))
             await anyio.sleep(0.25)

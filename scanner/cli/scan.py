@@ -12,7 +12,6 @@ from typing import Any, NoReturn
 
 import anyio
 import click
-from rich.console import Console
 
 from ..ask.metrics import MetricsError, write_scan_metrics
 from ..backends.acl import BackendError
@@ -33,7 +32,6 @@ from .fleet import FleetError, FleetSource, load_fleet
 from .leases import lease_option
 from .options import ByteSize, backend_options, db_option, parse_devices, run_store_job
 from .output import emit, output_options
-from .progress import show_progress
 
 
 def _globs(_ctx: click.Context, _param: click.Parameter, globs: Sequence[str]) -> Sequence[str]:
@@ -226,7 +224,6 @@ def _scan_here(
     options = ScanOptions(
         roots=roots, walk=walk, pipeline=PipelineOptions(budget_bytes=budget), full=full
     )
-    console = Console(stderr=True)
     progress = Progress()
     buckets = object_roots(roots)
 
@@ -245,7 +242,11 @@ def _scan_here(
             ) as (chosen, used_devices),
         ):
             objects = ObjectSource(buckets, opened, options.walk) if buckets else None
-            beside = [partial(show_progress, progress, console)] if console.is_terminal else []
+            beside = []
+            if sys.stderr.isatty():
+                from .progress import show_progress
+
+                beside.append(partial(show_progress, progress))
             summary = await until_signalled(
                 lambda stop: stop_when_lost(
                     opened,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
@@ -25,9 +26,11 @@ from ..core import Status
 from ..om.query import ZIP_MAGIC
 from ..om.reader import query_source
 from ..om.result import QueryResult
-from .bucket import Bucket
 from .errors import ObjectChanged, ObjectStoreError
 from .listing import ObjectInfo
+
+if TYPE_CHECKING:
+    from .bucket import Bucket
 
 HEAD_BYTES = 4096
 SMALL_READ = 64

@@ -130,8 +130,7 @@ class Incremental:
 
     async def __aiter__(self) -> AsyncIterator[list[WorkItem]]:
         async for batch in self.source.batches():
-            # In a thread: a record about to be read is classified by its first bytes.
-            yield await anyio.to_thread.run_sync(self._items, batch)
+            yield self._items(batch)
 
     async def record_removals(self, store: Store, scan_id: int) -> int:
         """Mark removed the known files the finished walk did not find where it looked.

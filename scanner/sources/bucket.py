@@ -17,27 +17,30 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
 
+from .. import objstore
 from ..core import ModelFile, Status
 from ..core.source import ReadFailed
 from ..objstore import (
-    Bucket,
     ObjectChanged,
     ObjectInfo,
     ObjectRoot,
     ObjectStoreError,
     S3Settings,
     Unreachable,
-    open_bucket,
 )
 from ..objstore.ranged import RangedSource
 from ..om.errors import FileAccessError
 from ..store import PreviousFile
 from .walk import LFS_MAX_SIZE, LFS_PREFIX, Matcher, WalkOptions
+
+if TYPE_CHECKING:
+    from ..objstore import Bucket
 
 CHUNK = 8 << 20  # bytes per GET when a whole object is read (the acl path)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -90,7 +93,9 @@ class Buckets:
             if url not in self._open:
                 root = ObjectRoot.parse(url)
                 settings = self.per_root.get(url, self.settings)
-                self._open[url] = await self._stack.enter_async_context(open_bucket(root, settings))
+                self._open[url] = await self._stack.enter_async_context(
+                    objstore.open_bucket(root, settings)
+                )
             return self._open[url]
 
     def get_blocking(self, url: str) -> Bucket:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 
 from ..core import ModelFile, Status
 from ..core.source import ReadFailed
@@ -33,11 +34,11 @@ WALK_BATCH = 512
 def _changed_since_listing(record: ModelFile, info: os.stat_result) -> str | None:
     """Why the file on disk is no longer the one listed, or None."""
     if info.st_ino != record.inode:
-        return "file replaced while being read"
+        return "file replaced since it was listed"
     if info.st_size != record.size:
-        return f"file changed size while being read ({record.size} -> {info.st_size} bytes)"
+        return f"file changed size since it was listed ({record.size} -> {info.st_size} bytes)"
     if info.st_mtime_ns != record.mtime_ns:
-        return "file modified while being read"
+        return "file modified since it was listed"
     return None
 
 
@@ -51,15 +52,24 @@ def _changed(record: ModelFile) -> str | None:
 
 
 class LocalModel(FileSource):
-    """An open local file for ranged reads; closing it checks it against the record."""
+    """An open local file for ranged reads, checked against the record by the stat of
+    the open file: when opened (it is the listed file) and when closed (it did not
+    change while being read). A file renamed over it meanwhile leaves the bytes read
+    those of the listed file; the next scan sees the new one."""
 
     def __init__(self, fd: int, record: ModelFile) -> None:
         super().__init__(fd)
         self.record = record
+        self.replaced = _changed_since_listing(record, self.info)
 
     def close(self) -> str | None:
-        os.close(self._fd)
-        return _changed(self.record)
+        try:
+            info = os.fstat(self._fd)
+        except OSError as exc:
+            return f"cannot stat the file after reading: {exc.strerror}"
+        finally:
+            os.close(self._fd)
+        return _changed_since_listing(self.record, info)
 
 
 class Refused(Exception):
@@ -99,10 +109,14 @@ class LocalFiles:
         except OSError as exc:
             raise _failed(record, f"cannot open: {exc.strerror}") from None
         try:
-            return LocalModel(fd, record)
+            model = LocalModel(fd, record)
         except FileAccessError as exc:
             os.close(fd)
             raise _failed(record, str(exc)) from None
+        if model.replaced is not None:
+            os.close(fd)
+            raise ReadFailed(model.replaced, Status.CHANGED)
+        return model
 
     async def read_into(self, record: ModelFile, buffer: memoryview) -> None:
         import aiofiles  # the acl path's only: reader processes do without
@@ -143,13 +157,14 @@ class LocalSource(LocalFiles):
         self._matches = Matcher(options)
 
     async def batches(self) -> AsyncIterator[list[ModelFile]]:
+        """The walk, a batch at a time, in the event loop's own thread: a walk thread
+        beside the reader's costs a full scan more than the walk itself (measured: the
+        scan waited 1.9 s for a walk that takes 0.19 s alone, each thread's system calls
+        waiting for the GIL)."""
         entries = walk(self.parts, self.options)
-
-        def next_batch() -> list[ModelFile]:
-            return list(itertools.islice(entries, WALK_BATCH))
-
-        while batch := await anyio.to_thread.run_sync(next_batch):
+        while batch := list(itertools.islice(entries, WALK_BATCH)):
             yield batch
+            await anyio.lowlevel.checkpoint()
 
     def unchanged(self, prior: PreviousFile, new: ModelFile) -> bool:
         """Same size and version token (device, inode, mtime) as the last settled result."""

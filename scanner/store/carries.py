@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .dialect import Dialect, chunks
-from .schema import carries
+from .schema import carries, model_files
 
 
 def merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -25,16 +25,31 @@ def merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
+# The files of a run of carried ids: a statement per run, not a parameter per file.
+_FILES_IN_RUN = (
+    update(model_files)
+    .where(
+        model_files.c.id.between(bindparam("first"), bindparam("last")),
+        model_files.c.last_scan_id < bindparam("scan"),  # never backwards
+    )
+    .values(last_scan_id=bindparam("scan"))
+)
+
+
 async def record(
     dialect: Dialect, conn: AsyncConnection, scan_id: int, file_ids: Sequence[int]
 ) -> None:
-    """Record ``file_ids`` carried by the scan; a batch written twice adds nothing."""
+    """Record ``file_ids`` carried by the scan, and the scan as the last that looked at
+    each of them; a batch written twice adds nothing."""
+    runs = merge((i, i) for i in file_ids)
     rows = [
-        {"scan_id": scan_id, "first_file_id": first, "last_file_id": last}
-        for first, last in merge((i, i) for i in file_ids)
+        {"scan_id": scan_id, "first_file_id": first, "last_file_id": last} for first, last in runs
     ]
     for chunk in chunks(rows):
         await conn.execute(dialect.insert(carries).on_conflict_do_nothing(), list(chunk))
+    await conn.execute(
+        _FILES_IN_RUN, [{"first": first, "last": last, "scan": scan_id} for first, last in runs]
+    )
 
 
 async def compact(conn: AsyncConnection, scan_id: int) -> None:

@@ -35,7 +35,7 @@ from ..core import SETTLED_STATUSES
 from ..om import Inventory, QueryResult
 from . import carries, migrate
 from .dbfile import DatabaseFile, database_file
-from .dialect import Dialect, chunks, dialect_for
+from .dialect import BulkStatement, Dialect, chunks, dialect_for
 from .errors import ScanClosed, StoreError
 from .names import disk_name, storable_text, stored_name
 from .schema import (
@@ -88,21 +88,29 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+FILE_COLUMNS = (
+    "repository_id",
+    "relpath",
+    "size",
+    "version",
+    "mtime_ns",
+    "inode",
+    "fs_device",
+    "content_hash",
+    "first_scan_id",
+    "last_scan_id",
+)
 FILE_UPDATES = ("size", "version", "mtime_ns", "inode", "fs_device", "content_hash", "last_scan_id")
+ANSWER_COLUMNS = tuple(column.name for column in answers.columns if column.name != "id")
 
 
-async def _upsert_files(
-    dialect: Dialect, conn: AsyncConnection, rows: list[dict[str, Any]]
-) -> dict[tuple[int, str], int]:
-    """Insert or refresh file rows; their ids by (repository, relpath).
+def _file_upsert(dialect: Dialect) -> BulkStatement:
+    """Insert or refresh file rows (``FILE_COLUMNS``).
 
     A scan's writes never undo what a later scan recorded (a late worker, an old
     distributed scan still draining): the size, version, stat and ``last_scan_id`` only move
     forward, and a removal by a later scan stands; a result of this scan or a later one
     brings a removed file back.
-
-    Every value is per row or a SQL expression: one bound constant (``removed_at =
-    :param``) makes SQLAlchemy send the rows one by one instead of in one VALUES list.
     """
     stmt = dialect.insert(model_files)
     new, old = stmt.excluded, model_files.c
@@ -116,8 +124,17 @@ async def _upsert_files(
             "removed_at": case((removed_later, old.removed_at), else_=null()),
         },
     )
-    key = (model_files.c.repository_id, model_files.c.relpath)
-    return await dialect.upsert_ids(conn, stmt, rows, key, model_files.c.id)
+    return BulkStatement(stmt, FILE_COLUMNS)
+
+
+def _answer_insert(dialect: Dialect) -> BulkStatement:
+    """Insert answers (``ANSWER_COLUMNS``); a batch written again overwrites its own."""
+    stmt = dialect.insert(answers)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["scan_id", "file_id"],
+        set_={name: stmt.excluded[name] for name in ANSWER_COLUMNS[2:]},
+    )
+    return BulkStatement(stmt, ANSWER_COLUMNS)
 
 
 # BIGINT holds 2**63 - 1; half of it keeps work + weight (the view's total) in range.
@@ -145,44 +162,43 @@ def _partitions_json(inv: Inventory) -> str:
     )
 
 
-def _result_row(scan_id: int, file_id: int, item: ResultItem) -> dict[str, Any]:
+def _answer_row(scan_id: int, file_id: int, item: ResultItem) -> tuple[Any, ...]:
+    """The answer's row, in ``ANSWER_COLUMNS`` order."""
     result, inv = item.result, item.result.inventory
     warnings = [*(inv.warnings if inv else ()), *item.warnings]
     work_size = _storable(result.work_size, "work_size", warnings)
     weight_size = _storable(result.weight_size, "weight_size", warnings)
-    return {
-        "scan_id": scan_id,
-        "file_id": file_id,
-        "status": result.status,
-        "ret": result.ret,
-        "ret_name": storable_text(result.ret_name),
-        "error": storable_text(result.error),
-        "work_size": work_size,
-        "weight_size": weight_size,
-        "dynamic": result.dynamic,
-        "dynamic_reason": storable_text(result.dynamic_reason),
-        "format": result.format,
-        "backend": item.backend,
-        "npu_device": item.npu_device,
-        "model_name": storable_text(inv.name) if inv else None,
-        "modeltype": storable_text(inv.modeltype) if inv else None,
-        "soc_version": storable_text(inv.soc_version) if inv else None,
-        "atc_version": storable_text(inv.atc_version) if inv else None,
-        "platform_version": storable_text(inv.platform_version) if inv else None,
-        "inputs": json.dumps(
-            [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in inv.inputs]
-        )
+    return (
+        scan_id,
+        file_id,
+        result.status,
+        result.ret,
+        storable_text(result.ret_name),
+        storable_text(result.error),
+        work_size,
+        weight_size,
+        result.dynamic,
+        storable_text(result.dynamic_reason),
+        result.format,
+        item.backend,
+        item.npu_device,
+        storable_text(inv.name) if inv else None,
+        storable_text(inv.modeltype) if inv else None,
+        storable_text(inv.soc_version) if inv else None,
+        storable_text(inv.atc_version) if inv else None,
+        storable_text(inv.platform_version) if inv else None,
+        json.dumps([{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in inv.inputs])
         if inv
         else None,
-        "partitions": _partitions_json(inv) if inv else None,
-        "warnings": json.dumps(warnings) if warnings else None,
-        "bytes_read": result.bytes_read,
-        "duration_ms": round(item.seconds * 1000, 3),
-        "file_size": item.size,
-        "file_version": item.version,
-        "file_mtime_ns": item.mtime_ns,
-        "file_inode": item.inode,
-    }
+        _partitions_json(inv) if inv else None,
+        json.dumps(warnings) if warnings else None,
+        result.bytes_read,
+        round(item.seconds * 1000, 3),
+        item.size,
+        item.version,
+        item.mtime_ns,
+        item.inode,
+    )
 
 
 class Store:
@@ -195,6 +211,8 @@ class Store:
         self.file = file  # the SQLite database file, None for PostgreSQL
         self._after_close = ExitStack()  # released once every connection is closed
         self._database_file: DatabaseFile | None = None
+        self._file_upsert = _file_upsert(dialect)
+        self._answer_insert = _answer_insert(dialect)
 
     def database_file(self) -> DatabaseFile:
         """This process's descriptor of the SQLite database file (see ``dbfile``)."""
@@ -354,34 +372,27 @@ class Store:
             repo_ids = await self.repository_ids(conn, sorted({i.root for i in items}), scan_id)
         keys = [(repo_ids[i.root], stored_name(i.relpath)) for i in items]
         file_rows = [
-            {
-                "repository_id": repo_id,
-                "relpath": relpath,
-                "size": i.size,
-                "version": i.version,
-                "mtime_ns": i.mtime_ns,
-                "inode": i.inode,
-                "fs_device": i.fs_device,
-                "content_hash": i.content_hash,
-                "first_scan_id": scan_id,
-                "last_scan_id": scan_id,
-            }
+            (
+                repo_id,
+                relpath,
+                i.size,
+                i.version,
+                i.mtime_ns,
+                i.inode,
+                i.fs_device,
+                i.content_hash,
+                scan_id,
+                scan_id,
+            )
             for i, (repo_id, relpath) in zip(items, keys, strict=True)
         ]
-        file_ids = await _upsert_files(self.dialect, conn, file_rows)
-        result_rows = [
-            _result_row(scan_id, file_ids[key], i) for i, key in zip(items, keys, strict=True)
-        ]
-        result_stmt = self.dialect.insert(answers)
-        result_stmt = result_stmt.on_conflict_do_update(
-            index_elements=["scan_id", "file_id"],
-            set_={
-                name: result_stmt.excluded[name]
-                for name in result_rows[0]
-                if name not in ("scan_id", "file_id")
-            },
+        key = (model_files.c.repository_id, model_files.c.relpath)
+        file_ids = await self.dialect.upsert_ids(
+            conn, self._file_upsert, file_rows, key, model_files.c.id
         )
-        await conn.execute(result_stmt, result_rows)
+        await self._answer_insert.run(
+            conn, [_answer_row(scan_id, file_ids[k], i) for i, k in zip(items, keys, strict=True)]
+        )
 
     async def carry_forward(self, scan_id: int, unchanged: Sequence[PreviousFile]) -> None:
         """Record each unchanged file with a settled answer (as ``previous_files`` found
@@ -393,15 +404,6 @@ class Store:
         async with self.transaction() as conn:
             await lock_running(conn, scan_id)
             await carries.record(self.dialect, conn, scan_id, settled)
-            for chunk in chunks(settled):
-                await conn.execute(
-                    update(model_files)
-                    .where(
-                        model_files.c.id.in_(chunk),
-                        model_files.c.last_scan_id < scan_id,  # never backwards
-                    )
-                    .values(last_scan_id=scan_id)
-                )
 
     async def mark_removed(self, scan_id: int, file_ids: Sequence[int]) -> int:
         """Record these files removed by the scan: on the file (``removed_scan_id``, for
