@@ -149,11 +149,24 @@ def _children(pid: int) -> list[int]:
     ]
 
 
-def test_timeout_inside_one_model_records_it_and_the_scan_goes_on(tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", ["1", "2"])  # the reader in the scan's own thread, or not
+def test_timeout_inside_one_model_records_it_and_the_scan_goes_on(
+    tmp_path: Path, jobs: str
+) -> None:
     root, db = tmp_path / "repo", tmp_path / "omscan.db"
     hostile_tree(root, 3)
     result = omscan(
-        "scan", str(root), "--db", f"sqlite:///{db}", "--backend", "om", "--json", "--timeout", "1"
+        "scan",
+        str(root),
+        "--db",
+        f"sqlite:///{db}",
+        "--backend",
+        "om",
+        "--json",
+        "--timeout",
+        "1",
+        "--jobs",
+        jobs,
     )
     assert result.returncode == 1, result.stderr  # some models failed; the scan did not
     assert "Traceback" not in result.stderr
@@ -179,12 +192,16 @@ def test_timeout_inside_one_model_records_it_and_the_scan_goes_on(tmp_path: Path
     assert sum(status.startswith("ok") for status in rows.values()) == 5
 
 
-def test_sigint_inside_one_model_ends_the_scan_with_what_is_done(tmp_path: Path) -> None:
-    """The event loop stays free while a model is read, and the reader's loops see the
-    cancellation: endless.om alone would run for an hour (or --timeout's default 120 s)."""
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_sigint_inside_one_model_ends_the_scan_with_what_is_done(tmp_path: Path, jobs: str) -> None:
+    """The reader's loops see the signal, whether it runs in the scan's own thread
+    (--jobs 1) or in reader processes: endless.om alone would run for an hour (or
+    --timeout's default 120 s)."""
     root, url = tmp_path / "repo", f"sqlite:///{tmp_path / 'omscan.db'}"
     hostile_tree(root, 130)  # two chunks of 64 answered before the third reaches endless.om
-    process = start_omscan("scan", str(root), "--db", url, "--backend", "om", "--json")
+    process = start_omscan(
+        "scan", str(root), "--db", url, "--backend", "om", "--json", "--jobs", jobs
+    )
     try:
         wait_for(lambda: reading(process, "z/endless.om"), what="the reader inside endless.om")
         process.send_signal(signal.SIGINT)

@@ -22,16 +22,18 @@ async def open_backend(
     verify: bool,
     in_flight: int = 1,
     jobs: int = 1,
+    inline: bool = False,
 ) -> AsyncIterator[tuple[Backend, list[int]]]:
     """Yield the backend, reading models through ``reader``, and the devices it uses
     (none for ``om``); ``in_flight``: models the om backend reads at once (objects in
     buckets wait on the network, local files do not); ``jobs`` > 1 with one in flight runs
-    our reader in that many processes (``reader`` must then be picklable)."""
+    our reader in that many processes (``reader`` must then be picklable); ``inline``
+    with one job: our reader answers in the event loop's thread (see ``OmBackend``)."""
     if name == "om" or (name == "auto" and not acl_available()):
         if verify:
             raise BackendError("--verify compares the acl backend with our reader: it needs acl")
         if jobs == 1 or in_flight > 1:
-            yield OmBackend(reader, timeout, in_flight), []
+            yield OmBackend(reader, timeout, in_flight, inline=inline), []
             return
         async with OmProcessBackend(reader, timeout, jobs) as backend:
             yield backend, []

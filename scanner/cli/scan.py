@@ -239,6 +239,7 @@ def _scan_here(
                 verify,
                 in_flight=s3.max_in_flight if buckets else 1,
                 jobs=1 if buckets else jobs,  # reader processes read local files
+                inline=True,
             ) as (chosen, used_devices),
         ):
             objects = ObjectSource(buckets, opened, options.walk) if buckets else None

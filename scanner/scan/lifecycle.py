@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from ..concurrency import first_error
+from ..concurrency import INTERRUPTION, first_error
 from ..store import Store
 from ..store.counts import scan_counts
 from ..store.lock import ScanLock, scan_lock
@@ -179,7 +179,10 @@ async def stop_on_signal(stop: anyio.Event) -> None:
     # (the event loop's, which cancels the job and lets it clean up).
     previous = signal.getsignal(signal.SIGINT)
     try:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        with (
+            anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals,
+            INTERRUPTION.watch(),  # for a reader that holds the loop (see concurrency)
+        ):
             async for signum in signals:
                 name = signal.Signals(signum).name
                 print(f"omscan: {name}: finishing what is done", file=sys.stderr, flush=True)
