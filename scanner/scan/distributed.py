@@ -125,7 +125,7 @@ async def enqueue_scan(
     async with scan_lifecycle(store) as run:
         await queue.close_finished()  # a drained scan no worker closed yet overlaps nothing
         await queue.refuse_overlap(roots)
-        source = await Incremental.plan(store, options, objects)
+        source = await Incremental.plan(store, options, objects, walk_in_thread=True)
         summary = await run.open(
             roots,
             backend="distributed",

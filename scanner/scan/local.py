@@ -83,27 +83,40 @@ class Incremental:
         parts: Sequence[Subtree],
         options: ScanOptions,
         previous: dict[str, dict[str, PreviousFile]],
+        walk_in_thread: bool = False,
     ) -> None:
         self.source = source
         self.parts = parts
         self.options = options
         self.previous = previous
+        self.walk_in_thread = walk_in_thread
         self.present: dict[str, set[str]] = {part.repository: set() for part in parts}
 
     @classmethod
     async def plan(
-        cls, store: Store, options: ScanOptions, objects: ObjectSource | None = None
+        cls,
+        store: Store,
+        options: ScanOptions,
+        objects: ObjectSource | None = None,
+        *,
+        walk_in_thread: bool = False,
     ) -> Incremental:
         """The walk of ``options.roots`` over the repositories ``store`` knows; the
-        listing of ``objects`` (the bucket roots among them) after it."""
+        listing of ``objects`` (the bucket roots among them) after it.
+
+        The walk runs in the event loop's thread: a walk thread beside the reader costs
+        a full scan more than the walk itself (measured: a scan waited 1.9 s for a walk
+        that takes 0.19 s alone, the threads' system calls waiting on each other for the
+        GIL). ``walk_in_thread`` keeps the loop free during a slow directory instead,
+        for a process that must keep renewing a lease while it walks."""
         roots = [os.path.realpath(root) for root in options.roots if not is_object_url(root)]
         known = [path for path in await store.repository_paths() if not is_object_url(path)]
         local = plan_walk(roots, known)
         parts = [*local, *(Subtree(root.url) for root in (objects.roots if objects else ()))]
         repositories = {part.repository for part in parts}
         previous = {repo: await store.previous_files(repo) for repo in sorted(repositories)}
-        source = MixedSource(LocalSource(local, options.walk), objects)
-        return cls(source, parts, options, previous)
+        walker = LocalSource(local, options.walk, in_thread=walk_in_thread)
+        return cls(MixedSource(walker, objects), parts, options, previous, walk_in_thread)
 
     @property
     def repositories(self) -> list[str]:
@@ -130,7 +143,11 @@ class Incremental:
 
     async def __aiter__(self) -> AsyncIterator[list[WorkItem]]:
         async for batch in self.source.batches():
-            yield self._items(batch)
+            # A record about to be read is classified by its first bytes.
+            if self.walk_in_thread:
+                yield await anyio.to_thread.run_sync(self._items, batch)
+            else:
+                yield self._items(batch)
 
     async def record_removals(self, store: Store, scan_id: int) -> int:
         """Mark removed the known files the finished walk did not find where it looked.
