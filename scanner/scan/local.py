@@ -83,13 +83,14 @@ class Incremental:
         parts: Sequence[Subtree],
         options: ScanOptions,
         previous: dict[str, dict[str, PreviousFile]],
-        walk_in_thread: bool = False,
+        classify_in_thread: bool = False,
     ) -> None:
         self.source = source
         self.parts = parts
         self.options = options
         self.previous = previous
-        self.walk_in_thread = walk_in_thread
+        # Classifying a record may read its first bytes: from a bucket, a blocking request.
+        self.classify_in_thread = classify_in_thread
         self.present: dict[str, set[str]] = {part.repository: set() for part in parts}
 
     @classmethod
@@ -116,7 +117,8 @@ class Incremental:
         repositories = {part.repository for part in parts}
         previous = {repo: await store.previous_files(repo) for repo in sorted(repositories)}
         walker = LocalSource(local, options.walk, in_thread=walk_in_thread)
-        return cls(MixedSource(walker, objects), parts, options, previous, walk_in_thread)
+        in_thread = walk_in_thread or objects is not None
+        return cls(MixedSource(walker, objects), parts, options, previous, in_thread)
 
     @property
     def repositories(self) -> list[str]:
@@ -144,7 +146,7 @@ class Incremental:
     async def __aiter__(self) -> AsyncIterator[list[WorkItem]]:
         async for batch in self.source.batches():
             # A record about to be read is classified by its first bytes.
-            if self.walk_in_thread:
+            if self.classify_in_thread:
                 yield await anyio.to_thread.run_sync(self._items, batch)
             else:
                 yield self._items(batch)
