@@ -11,8 +11,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from scanner.backends.acl import AclBackend, BackendError, detect_devices
-from scanner.backends.base import Answer
+from scanner.backends.acl import AclBackend
+from scanner.backends.base import Answer, BackendError
+from scanner.backends.npu import detect_devices
 from scanner.core import ModelFile
 from scanner.om.writer import ModelParams, build_om, spec_for
 from scanner.sources.local import LocalFiles

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
-from scanner.backends.acl import BackendError
+from scanner.backends.base import BackendError
 from scanner.backends.om import NOTHING
 from scanner.backends.om_processes import OmProcessBackend
 from scanner.core import ModelFile, Status

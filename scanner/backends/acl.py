@@ -25,7 +25,7 @@ from ..core import ModelFile, Status
 from ..core.source import ModelReader, ReadFailed
 from ..om import QueryResult, error_name, query_bytes
 from .acl_worker import serve
-from .base import Answer, Loaded, query_each
+from .base import Answer, BackendError, Loaded, query_each
 from .om import reader_deadline
 from .shm import ModelBuffer, load_model
 
@@ -33,31 +33,10 @@ STARTUP_SECONDS = 120.0
 STOP_SECONDS = 10.0
 
 
-class BackendError(Exception):
-    """The requested backend cannot run here (no pyACL, no device, device failed)."""
-
-
 class WorkerLost(Exception):
     def __init__(self, fault: Status, reason: str) -> None:
         super().__init__(reason)
         self.fault = fault
-
-
-def acl_available() -> bool:
-    """pyACL imports and shows at least one device."""
-    try:
-        import acl  # type: ignore[import-not-found]  # noqa: F401
-    except ImportError:
-        return False
-    return bool(detect_devices())
-
-
-def detect_devices() -> list[int]:
-    """Device ids the runtime shows (it applies ASCEND_RT_VISIBLE_DEVICES itself)."""
-    import acl
-
-    count, ret = acl.rt.get_device_count()
-    return list(range(count)) if ret == 0 else []
 
 
 class DeviceWorker:

@@ -10,6 +10,10 @@ from ..core import ModelFile
 from ..om import QueryResult
 
 
+class BackendError(Exception):
+    """The requested backend cannot run here (no pyACL, no device, device failed)."""
+
+
 @dataclass(frozen=True)
 class Answer:
     """A result and who gave it: backend name, device (None off-NPU), seconds taken,

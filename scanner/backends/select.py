@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from ..core.source import ModelReader
-from .acl import AclBackend, BackendError, acl_available, detect_devices
-from .base import Backend
+from .base import Backend, BackendError
+from .npu import acl_available, detect_devices
 from .om import OmBackend
-from .om_processes import OmProcessBackend
-from .verify import VerifyingBackend
+
+
+def default_jobs() -> int:
+    """Reader processes by default: the cores this process may run on (its affinity, not
+    the machine's count)."""
+    return len(os.sched_getaffinity(0))
 
 
 @asynccontextmanager
@@ -35,11 +40,17 @@ async def open_backend(
         if jobs == 1 or in_flight > 1:
             yield OmBackend(reader, timeout, in_flight, inline=inline), []
             return
+        from .om_processes import OmProcessBackend  # multiprocessing: loaded when used
+
         async with OmProcessBackend(reader, timeout, jobs) as backend:
             yield backend, []
         return
     async with open_acl(reader, devices, timeout) as (backend, used):
-        yield (VerifyingBackend(backend, reader, timeout) if verify else backend), used
+        if verify:
+            from .verify import VerifyingBackend
+
+            backend = VerifyingBackend(backend, reader, timeout)
+        yield backend, used
 
 
 @asynccontextmanager
@@ -51,5 +62,7 @@ async def open_acl(
     used = list(devices) if devices is not None else detect_devices()
     if not used:
         raise BackendError("no NPU device found for the acl backend")
+    from .acl import AclBackend  # its device processes' machinery: loaded when chosen
+
     async with AclBackend(reader, used, timeout) as backend:
         yield backend, used

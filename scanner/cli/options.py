@@ -104,7 +104,7 @@ def run_store_job(job: Callable[..., Awaitable[T]], *args: Any) -> T:
 
 
 def _default_jobs(_ctx: click.Context, _param: click.Parameter, jobs: int | None) -> int:
-    from ..backends.om_processes import default_jobs
+    from ..backends.select import default_jobs
 
     return default_jobs() if jobs is None else jobs
 

@@ -14,7 +14,7 @@ import anyio
 import click
 
 from ..ask.metrics import MetricsError, write_scan_metrics
-from ..backends.acl import BackendError
+from ..backends.base import BackendError
 from ..backends.select import open_backend
 from ..objstore import ObjectStoreError, S3Settings
 from ..scan.lifecycle import ScanSummary, until_signalled

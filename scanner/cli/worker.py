@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import click
 
-from ..backends.acl import BackendError
+from ..backends.base import BackendError
 from ..backends.select import open_backend
 from ..objstore import S3Settings
 from ..scan.distributed import WorkerOptions, WorkerSummary, open_leased_store, run_worker

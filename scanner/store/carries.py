@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .dialect import Dialect, chunks
@@ -25,31 +25,26 @@ def merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-# The files of a run of carried ids: a statement per run, not a parameter per file.
-_FILES_IN_RUN = (
-    update(model_files)
-    .where(
-        model_files.c.id.between(bindparam("first"), bindparam("last")),
-        model_files.c.last_scan_id < bindparam("scan"),  # never backwards
-    )
-    .values(last_scan_id=bindparam("scan"))
-)
-
-
 async def record(
     dialect: Dialect, conn: AsyncConnection, scan_id: int, file_ids: Sequence[int]
 ) -> None:
     """Record ``file_ids`` carried by the scan, and the scan as the last that looked at
-    each of them; a batch written twice adds nothing."""
+    each of them (a condition per run of ids, not a parameter per file); a batch written
+    twice adds nothing. One statement per chunk: never a pipeline of them (see
+    ``PostgreSQLDialect.bulk_sql``)."""
     runs = merge((i, i) for i in file_ids)
-    rows = [
-        {"scan_id": scan_id, "first_file_id": first, "last_file_id": last} for first, last in runs
-    ]
+    rows = [{"scan_id": scan_id, "first_file_id": a, "last_file_id": b} for a, b in runs]
     for chunk in chunks(rows):
         await conn.execute(dialect.insert(carries).on_conflict_do_nothing(), list(chunk))
-    await conn.execute(
-        _FILES_IN_RUN, [{"first": first, "last": last, "scan": scan_id} for first, last in runs]
-    )
+    for chunk in chunks(runs):
+        await conn.execute(
+            update(model_files)
+            .where(
+                or_(*(model_files.c.id.between(first, last) for first, last in chunk)),
+                model_files.c.last_scan_id < scan_id,  # never backwards
+            )
+            .values(last_scan_id=scan_id)
+        )
 
 
 async def compact(conn: AsyncConnection, scan_id: int) -> None:

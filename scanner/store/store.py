@@ -124,7 +124,7 @@ def _file_upsert(dialect: Dialect) -> BulkStatement:
             "removed_at": case((removed_later, old.removed_at), else_=null()),
         },
     )
-    return BulkStatement(stmt, FILE_COLUMNS)
+    return BulkStatement(stmt, FILE_COLUMNS, dialect)
 
 
 def _answer_insert(dialect: Dialect) -> BulkStatement:
@@ -134,7 +134,7 @@ def _answer_insert(dialect: Dialect) -> BulkStatement:
         index_elements=["scan_id", "file_id"],
         set_={name: stmt.excluded[name] for name in ANSWER_COLUMNS[2:]},
     )
-    return BulkStatement(stmt, ANSWER_COLUMNS)
+    return BulkStatement(stmt, ANSWER_COLUMNS, dialect)
 
 
 # BIGINT holds 2**63 - 1; half of it keeps work + weight (the view's total) in range.
