@@ -3,8 +3,8 @@
 Our reader is pure Python, so more threads only contend for the GIL; ``--jobs N`` gives
 it N processes instead. Each process is started once with the reader and the time limit
 (its initializer), then answers chunks of records, the chunk's answers in one message,
-and says in shared memory which model it is on. The parent waits in its event loop,
-watching each model's time (and cancelled as any task is): a process that dies costs only the
+and says in shared memory which model it is on. The parent waits in a thread that also
+watches the scan's cancellation and each model's time: a process that dies costs only the
 model it was answering (``worker_crashed``), one that stops answering past ``--timeout``
 plus a grace is killed (its model ``timeout``); either way a fresh process answers the
 rest of the chunk, so results are those of one process.
@@ -20,20 +20,20 @@ import contextlib
 import multiprocessing
 import signal
 import time
-from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
 from types import TracebackType
 
 import anyio
+import anyio.from_thread
 
 from ..core import ModelFile, Status
 from ..core.source import ModelReader
 from ..om.deadline import Deadline
 from ..om.result import QueryResult
 from . import om
-from .base import Answer, BackendError, Loaded
+from .base import Answer, BackendError
 
 POLL = 0.05  # seconds between checks of cancellation and the time limit while waiting
 GRACE = 5.0  # past --timeout, seconds a process may take to notice it before it is killed
@@ -110,12 +110,10 @@ class OmProcessBackend(om.OmBackend):
         for process in idle:
             process.stop()
 
-    async def query_chunk(self, items: Sequence[tuple[ModelFile, Loaded]]) -> list[Answer]:
-        """The chunk through one process; when it dies or hangs, its model is recorded
-        so and a fresh process answers the others (answering again those it had done:
-        the answers are the same). Waited for in the event loop's thread: a waiting
-        thread per process would take the GIL from the loop to unpickle each answer."""
-        entries = [entry for entry, _ in items]
+    def _answer_all(self, entries: list[ModelFile]) -> list[Answer]:
+        """In a thread: the chunk through one process; when it dies or hangs, its model
+        is recorded so and a fresh process answers the others (answering again those it
+        had done: the answers are the same)."""
         process = self._idle.pop() if self._idle else _Process(self.reader, self.timeout)
         answers: list[Answer | None] = [None] * len(entries)
         todo = list(range(len(entries)))
@@ -123,7 +121,7 @@ class OmProcessBackend(om.OmBackend):
             while todo:
                 with contextlib.suppress(BrokenPipeError):  # it died: _collect says how
                     process.conn.send([entries[i] for i in todo])
-                got = await self._collect(process)
+                got = self._collect(process)
                 if isinstance(got, list):
                     for index, (result, seconds) in zip(todo, got, strict=True):
                         answers[index] = Answer(result, self.name, None, seconds)
@@ -137,14 +135,13 @@ class OmProcessBackend(om.OmBackend):
         self._idle.append(process)
         return [answer for answer in answers if answer is not None]
 
-    async def _collect(self, process: _Process) -> list[tuple[QueryResult, float]] | QueryResult:
+    def _collect(self, process: _Process) -> list[tuple[QueryResult, float]] | QueryResult:
         """The chunk's answers, or the result of the model the process was answering
         when it died or hung (``process.current``)."""
         limit = None if self.timeout is None else self.timeout + self.grace
         model, started = -1, time.monotonic()
-        while not process.conn.poll():
-            with anyio.move_on_after(POLL):
-                await anyio.wait_readable(process.conn.fileno())
+        while not process.conn.poll(POLL):
+            anyio.from_thread.check_cancelled()
             if not process.process.is_alive():
                 break
             if process.current.value != model:  # the next model: its time starts
