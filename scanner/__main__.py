@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import _thread
+import atexit
+import os
 import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 
 def _deliver_again(unraisable: Any) -> None:
@@ -32,8 +34,32 @@ def main() -> None:
         sys.exit(3)
     try:
         omscan()
+    except SystemExit as done:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _exit_now(done.code)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _exit_now(code: object) -> NoReturn:
+    """End the process as ``sys.exit(code)`` would, without tearing the interpreter
+    down: Python's finalisation frees every module and object one at a time, 0.1 s after
+    an empty scan and 0.25 s after a full one, for nothing. The command has closed its
+    files and databases by now; the exit handlers run and the output is flushed."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        print(code, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away, a closed stream
+            status = status or 120  # as Python's own exit does when stdout cannot flush
+    os._exit(status)
 
 
 if __name__ == "__main__":
