@@ -7,6 +7,8 @@
 2. floor B: a bare loop that opens every model, reads its first 4 KiB and closes it;
 3. `omscan scan --full --backend om --jobs 1` into SQLite and into PostgreSQL (whole
    commands, interpreter start included), and into SQLite on all cores (default --jobs);
+   then each part of such a scan alone (start and imports, a new store, the walk, our
+   reader, the writes): what bounds it;
 4. `omscan scan` again on the unchanged tree;
 5. the acl path (test double) on large models against a plain sequential read;
 6. peak resident memory of an acl scan with a small byte budget on multi-GiB models.
@@ -37,11 +39,16 @@ from pathlib import Path
 import anyio
 import asyncpg
 from bench_acl import FAKE_ACL, acl_path, plain_read
+from bench_store import items
 from make_corpus import make_corpus
 from sqlalchemy.engine import make_url
 
+from scanner.backends.om import answer_entry
+from scanner.om.deadline import NO_DEADLINE
 from scanner.om.writer import ModelParams, spec_for, write_om
+from scanner.sources.local import LocalFiles
 from scanner.sources.walk import WalkOptions, walk
+from scanner.store import open_store
 
 OMSCAN = [sys.executable, "-m", "scanner"]
 
@@ -94,6 +101,46 @@ def measured_scan(
         if process.returncode not in (0, 1):
             raise SystemExit(f"scan failed ({process.returncode}): {err.read().strip()}")
         return seconds, usage.ru_maxrss * 1024, json.loads(out.read())
+
+
+def command_start() -> float:
+    """Seconds for a process to start and import what ``omscan scan`` imports."""
+    code = (
+        "import scanner.cli.scan, scanner.backends.om, scanner.scan.local, scanner.backends.select"
+    )
+    return timed(subprocess.run, [sys.executable, "-c", code])
+
+
+async def store_work(tmp: str, count: int) -> tuple[float, float]:
+    """Seconds to create a new SQLite store (its schema, through the migrations), and to
+    write ``count`` answers into it as a scan does (batches of 500)."""
+    start = time.perf_counter()
+    async with open_store(f"sqlite:///{tmp}/parts.db") as store:
+        created = time.perf_counter() - start
+        scan_id = await store.start_scan(["/bench/repo"], "bench", "om", [], {})
+        rows = items(count)
+        start = time.perf_counter()
+        for at in range(0, count, 500):
+            await store.write_results(scan_id, rows[at : at + 500])
+        return created, time.perf_counter() - start
+
+
+def parts_of_a_scan(root: str, tmp: str, models: int) -> dict[str, float]:
+    """Each part of a one-core full scan, alone: what bounds target (3)."""
+    records = [r for r in walk([root], WalkOptions()) if r.status is None]
+    reader = LocalFiles()
+    start = time.perf_counter()
+    for record in records:
+        answer_entry(record, reader, NO_DEADLINE)
+    read = time.perf_counter() - start
+    created, written = anyio.run(store_work, tmp, models)
+    return {
+        "part_start_s": command_start(),
+        "part_new_store_s": created,
+        "part_walk_s": timed(lambda: sum(1 for _ in walk([root], WalkOptions()))),
+        "part_reader_s": read,
+        "part_write_s": written,
+    }
 
 
 def verdict(met: bool) -> str:
@@ -243,6 +290,15 @@ def main() -> None:
             f"4. rescan, unchanged tree:         {figures['rescan_sqlite_s']:.3f} s"
             f" = {figures['rescan_vs_floor_a']:.1f}x floor A"
             f" (target <= 2x: {verdict(figures['rescan_vs_floor_a'] <= 2)})"
+        )
+        parts = parts_of_a_scan(root, tmp, models)
+        figures.update(parts)
+        print(
+            "   the parts of a --jobs 1 scan, each alone: interpreter and imports"
+            f" {parts['part_start_s']:.3f} s, a new store {parts['part_new_store_s']:.3f} s,"
+            f" the walk {parts['part_walk_s']:.3f} s, our reader {parts['part_reader_s']:.3f} s,"
+            f" writing {models:,} answers {parts['part_write_s']:.3f} s"
+            f" (sum {sum(parts.values()):.3f} s)"
         )
         print(
             f"   bytes read per model (om): <= {small} B with < 1 MiB of weights,"

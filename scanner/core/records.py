@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .status import Status
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per file of a repository: no __dict__ each
 class ModelFile:
     """A file a source found. ``status`` is None for a model to query; otherwise it
     says why the file is recorded without a query (``lfs_pointer``, ``empty``,

@@ -68,7 +68,7 @@ class ResultItem:
     warnings: Sequence[str] = field(default_factory=tuple)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per file of a repository: no __dict__ each
 class PreviousFile:
     """A file as the store last knew it. ``status``, ``size`` and ``version`` are those
     of its latest *settled* result (None: never settled, so it must be read)."""
