@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import os
+import sqlite3
+import subprocess
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +19,8 @@ from scanner.cli import cli
 from scanner.scan.lifecycle import ScanSummary
 from scanner.scan.local import ScanOptions, run_scan
 from scanner.sources.local import LocalFiles
-from scanner.store import ResultItem, Store, StoreError, open_store
-from scanner.store.migrate import head_revision
+from scanner.store import ResultItem, Store, StoreError, migrate, open_store
+from scanner.store.migrate import HEAD, head_revision
 from scanner.store.schema import answers, model_files
 
 from .helpers import write_model
@@ -210,3 +213,78 @@ async def test_scans_at_0004_upgrade_and_the_next_scan_carries_every_unchanged_f
         ("broken.om", True),
         ("sub/c.om", True),
     ]
+
+
+def _sqlite_catalog(path: str) -> str:
+    """As SQLite reads its schema back: the text of a table's CREATE is left out, since
+    Alembic's copy of a table on SQLite writes its foreign keys in no fixed order."""
+    with closing(sqlite3.connect(path)) as conn:
+        objects = conn.execute(
+            "SELECT type, name, tbl_name, CASE type WHEN 'table' THEN NULL ELSE sql END"
+            " FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+        described: list[object] = [objects]
+        for _, table, _, _ in (row for row in objects if row[0] == "table"):
+            described.append(conn.execute(f"PRAGMA table_xinfo('{table}')").fetchall())
+            keys = conn.execute(f"PRAGMA foreign_key_list('{table}')").fetchall()
+            described.append(sorted(key[2:] for key in keys))  # not its position
+            indexes = conn.execute(f"PRAGMA index_list('{table}')").fetchall()
+            for index in sorted(row[1:] for row in indexes):  # by name, not position
+                described.append(index)
+                described.append(conn.execute(f"PRAGMA index_xinfo('{index[0]}')").fetchall())
+        described.append(conn.execute("SELECT version_num FROM alembic_version").fetchall())
+    return "\n".join(map(repr, described))
+
+
+def _catalog(url: str) -> str:
+    """Every table, column, index, constraint, view and sequence of the database as its own
+    tool prints them (PostgreSQL: pg_dump), or as SQLite stores them, and the stamp."""
+    if url.startswith("sqlite"):
+        return _sqlite_catalog(url.removeprefix("sqlite:///"))
+    dump = subprocess.run(
+        ["pg_dump", "--schema-only", "--no-owner", "--dbname", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    stamp = subprocess.run(
+        ["psql", "-At", "-c", "SELECT version_num FROM alembic_version", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    # \restrict carries a random key per dump (pg_dump 15.14 and later)
+    lines = [
+        line for line in dump.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))
+    ]
+    return "\n".join([*lines, stamp])
+
+
+@pytest.mark.asyncio
+async def test_a_new_store_gets_the_schema_the_migrations_make(
+    db_url: str, other_db_url: str
+) -> None:
+    """A new database is given the recorded statements instead of Alembic's steps: the
+    result is the same catalog, to the column order and the constraint names."""
+    async with open_store(db_url):
+        pass
+    async with (
+        open_store(other_db_url, migrate_schema=False) as store,
+        store.transaction() as conn,
+    ):
+        await conn.run_sync(migrate.run_migrations, "head")
+    created, migrated = _catalog(db_url), _catalog(other_db_url)
+    assert "model_files" in created and "latest_results" in created and HEAD in created
+    assert created == migrated
+
+
+@pytest.mark.asyncio
+async def test_a_database_with_the_version_table_but_no_stamp_goes_through_alembic(
+    db_url: str,
+) -> None:
+    """Down to base, Alembic leaves its table behind, empty: the way up is its own."""
+    async with open_store(db_url) as store:
+        await store.downgrade("base")
+        await store.upgrade()
+        assert await store.current_revision() == HEAD
+        assert (await store.fetch(TABLES))[0]["n"] == 0
