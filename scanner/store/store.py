@@ -100,6 +100,7 @@ FILE_COLUMNS = (
     "first_scan_id",
     "last_scan_id",
 )
+PREVIOUS_ROWS = 10_000  # rows of ``previous_files`` fetched at a time
 FILE_UPDATES = ("size", "version", "mtime_ns", "inode", "fs_device", "content_hash", "last_scan_id")
 ANSWER_COLUMNS = tuple(column.name for column in answers.columns if column.name != "id")
 
@@ -345,9 +346,14 @@ class Store:
                 repositories.c.path == stored_name(root), model_files.c.removed_scan_id.is_(None)
             )
         )
+        known: dict[str, PreviousFile] = {}
+        # Streamed: a repository of 300,000 files never has all its rows in memory twice.
         async with self.transaction() as conn:
-            rows = (await conn.execute(query)).all()
-        return {disk_name(row[0]): PreviousFile(*row[1:]) for row in rows}
+            result = await conn.stream(query.execution_options(yield_per=PREVIOUS_ROWS))
+            async for rows in result.partitions():
+                for relpath, *settled in rows:
+                    known[disk_name(relpath)] = PreviousFile(*settled)
+        return known
 
     async def write_results(self, scan_id: int, items: Sequence[ResultItem]) -> None:
         """Upsert the files and their results for this scan, in one transaction, if the
