@@ -67,6 +67,14 @@ class BulkStatement:
         self.columns = tuple(columns)
         self.dialect = dialect
         self._sql: str | None = None
+        self._returning: dict[tuple[Column[Any], ...], BulkStatement] = {}
+
+    def returning(self, *columns: Column[Any]) -> BulkStatement:
+        """The same statement, giving back ``columns`` of each row it writes."""
+        if columns not in self._returning:
+            statement = self.statement.returning(*columns)
+            self._returning[columns] = BulkStatement(statement, self.columns, self.dialect)
+        return self._returning[columns]
 
     def sql(self, conn: AsyncConnection) -> str:
         if self._sql is None:
@@ -400,7 +408,7 @@ class PostgreSQLDialect(Dialect):
     async def run_bulk(
         self, conn: AsyncConnection, sql: str, rows: Sequence[tuple[Any, ...]]
     ) -> None:
-        await conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))
+        await conn.exec_driver_sql(sql, _columns(rows))
 
     async def upsert_ids(
         self,
@@ -410,10 +418,9 @@ class PostgreSQLDialect(Dialect):
         key: tuple[Column[Any], Column[Any]],
         id_column: Column[Any],
     ) -> dict[tuple[Any, Any], int]:
-        # The driver's executemany returns no rows: SQLAlchemy sends these as multi-row
-        # VALUES with RETURNING.
-        params = [dict(zip(upsert.columns, row, strict=True)) for row in rows]
-        returned = await conn.execute(upsert.statement.returning(*key, id_column), params)
+        # One statement for every row, as run_bulk sends it, giving back each row's id.
+        returning = upsert.returning(*key, id_column)
+        returned: Any = await conn.exec_driver_sql(returning.sql(conn), _columns(rows))
         return {(row[0], row[1]): row[2] for row in returned}
 
     async def lock_schema(self, conn: AsyncConnection) -> None:
@@ -434,6 +441,11 @@ class PostgreSQLDialect(Dialect):
         options |= {"timeout": self.CONNECT_TIMEOUT, "command_timeout": silence}
         dsn = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
         return await runner.postgresql(_server_session(dsn, options, display), display)
+
+
+def _columns(rows: Sequence[tuple[Any, ...]]) -> tuple[list[Any], ...]:
+    """Rows as the arrays an ``unnest`` statement takes: one per column."""
+    return tuple(list(column) for column in zip(*rows, strict=True))
 
 
 @asynccontextmanager
