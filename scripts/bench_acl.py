@@ -15,22 +15,20 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
 
-FAKE_ACL = Path(__file__).resolve().parents[1] / "tests" / "fake_acl"
-sys.path.insert(0, str(FAKE_ACL))
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [str(FAKE_ACL), os.environ.get("PYTHONPATH")])
-)
+from scanner.backends.acl import AclBackend
+from scanner.backends.base import Answer
+from scanner.core import ModelFile
+from scanner.om.writer import ModelParams, spec_for, write_om
+from scanner.sources.local import LocalFiles
+from scanner.sources.walk import WalkOptions, walk
 
-from scanner.backends.acl import AclBackend  # noqa: E402
-from scanner.backends.base import Answer  # noqa: E402
-from scanner.core import ModelFile  # noqa: E402
-from scanner.om.writer import ModelParams, spec_for, write_om  # noqa: E402
-from scanner.sources.local import LocalFiles  # noqa: E402
-from scanner.sources.walk import WalkOptions, walk  # noqa: E402
+FAKE_ACL = Path(__file__).resolve().parents[1] / "tests" / "fake_acl"
 
 CHUNK = 256 << 20
 
@@ -48,7 +46,30 @@ def plain_read(paths: list[str]) -> int:
     return total
 
 
+@contextmanager
+def fake_acl() -> Iterator[None]:
+    """The `acl` test double importable by the device workers (spawned: they take this
+    process's ``sys.path``) for this block only: an omscan command timed afterwards would
+    otherwise find an `acl` module and choose that backend."""
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FAKE_ACL), before]))
+    sys.path.insert(0, str(FAKE_ACL))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(FAKE_ACL))
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
 async def acl_path(entries: list[ModelFile]) -> int:
+    with fake_acl():
+        return await _acl_path(entries)
+
+
+async def _acl_path(entries: list[ModelFile]) -> int:
     total = 0
     async with AclBackend(LocalFiles(), [0], timeout=600) as backend:
         for entry in entries:
