@@ -299,6 +299,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         root = os.path.join(tmp, "repo")
         make_corpus(Path(root), models, args.seed)
+        os.sync()  # the new tree written out before anything is timed
         floor_b(root)  # warm the page cache and the dentry cache
         rounds = args.rounds
         figures["floor_a_s"] = min(timed(floor_a, root) for _ in range(rounds))
