@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import sqlite3
 import subprocess
 from contextlib import closing
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +262,14 @@ def _catalog(url: str) -> str:
     return "\n".join([*lines, stamp])
 
 
+def test_the_recorded_schema_is_at_head() -> None:
+    """Else a new database silently takes Alembic's slow way again: after a new
+    migration, run ``scripts/snapshot_schema.py``."""
+    recorded = json.loads(files("scanner.store").joinpath(migrate.SNAPSHOT_FILE).read_text())
+    assert recorded["revision"] == HEAD, "run scripts/snapshot_schema.py"
+    assert recorded["sqlite"] and recorded["postgresql"]
+
+
 @pytest.mark.asyncio
 async def test_a_new_store_gets_the_schema_the_migrations_make(
     db_url: str, other_db_url: str
@@ -288,3 +298,24 @@ async def test_a_database_with_the_version_table_but_no_stamp_goes_through_alemb
         await store.upgrade()
         assert await store.current_revision() == HEAD
         assert (await store.fetch(TABLES))[0]["n"] == 0
+
+
+@pytest.mark.asyncio
+async def test_a_new_schema_that_fails_halfway_leaves_nothing_behind(db_url: str) -> None:
+    """The recorded statements run in one transaction, as the migrations do: a table in
+    the way (the last one they make) leaves neither the tables made before it nor a stamp."""
+    async with open_store(db_url, migrate_schema=False) as store:
+        async with store.transaction() as conn:
+            await conn.execute(text("CREATE TABLE carries (x INTEGER)"))
+        with pytest.raises(StoreError):
+            await store.upgrade()
+        names = await store.fetch(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+            if db_url.startswith("sqlite")
+            else "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'"
+        )
+        assert [row["name"] for row in names] == ["carries"]
+        async with store.transaction() as conn:
+            await conn.execute(text("DROP TABLE carries"))
+        await store.upgrade()
+        assert await store.current_revision() == HEAD
