@@ -99,13 +99,29 @@ class Subtree:
         return os.path.join(self.repository, self.start) if self.start else self.repository
 
 
+class Seen:
+    """The files (or directories) a walk has met, by device and inode: reached again
+    through a link, one is not listed twice. A set of inodes per device, since a
+    ``(device, inode)`` tuple per file costs 150 bytes (45 MB at 300,000 files)."""
+
+    def __init__(self) -> None:
+        self._inodes: dict[int, set[int]] = {}
+
+    def first(self, info: os.stat_result) -> bool:
+        """Whether ``info``'s file is met for the first time (and is now met)."""
+        inodes = self._inodes.setdefault(info.st_dev, set())
+        if info.st_ino in inodes:
+            return False
+        inodes.add(info.st_ino)
+        return True
+
+
 def walk(roots: Sequence[str | Subtree], options: WalkOptions) -> Iterator[ModelFile]:
     """Every matching file under ``roots`` (a path is a repository of its own), in a
     stable order; each file's ``root`` is its repository and ``relpath`` is relative to it."""
     parts = [r if isinstance(r, Subtree) else Subtree(os.path.realpath(r)) for r in roots]
     paths = [part.path for part in parts]
-    seen_dirs: set[tuple[int, int]] = set()
-    seen_files: set[tuple[int, int]] = set()
+    seen_dirs, seen_files = Seen(), Seen()
     matches = Matcher(options)
     for part in parts:
         yield from _walk_root(part, paths, options, matches, seen_dirs, seen_files)
@@ -116,8 +132,8 @@ def _walk_root(
     roots: Sequence[str],
     options: WalkOptions,
     matches: Matcher,
-    seen_dirs: set[tuple[int, int]],
-    seen_files: set[tuple[int, int]],
+    seen_dirs: Seen,
+    seen_files: Seen,
 ) -> Iterator[ModelFile]:
     root = part.repository
     stack = [part.start]
@@ -126,9 +142,8 @@ def _walk_root(
         directory = os.path.join(root, reldir)
         try:
             info = os.stat(directory)
-            if (info.st_dev, info.st_ino) in seen_dirs:
+            if not seen_dirs.first(info):
                 continue
-            seen_dirs.add((info.st_dev, info.st_ino))
             with os.scandir(directory) as scanner:
                 entries = sorted(scanner, key=lambda e: e.name)
         except OSError as exc:
@@ -162,12 +177,7 @@ def _walk_root(
             if stat.S_ISDIR(info.st_mode):
                 if entry.name not in SKIP_DIRS and relpath not in part.prune:
                     subdirs.append(relpath)
-            elif (
-                stat.S_ISREG(info.st_mode)
-                and matches(relpath)
-                and (info.st_dev, info.st_ino) not in seen_files
-            ):
-                seen_files.add((info.st_dev, info.st_ino))
+            elif stat.S_ISREG(info.st_mode) and matches(relpath) and seen_files.first(info):
                 yield file_record(root, relpath, info)
         stack.extend(reversed(subdirs))
 

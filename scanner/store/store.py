@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -351,8 +352,12 @@ class Store:
         async with self.transaction() as conn:
             result = await conn.stream(query.execution_options(yield_per=PREVIOUS_ROWS))
             async for rows in result.partitions():
-                for relpath, *settled in rows:
-                    known[disk_name(relpath)] = PreviousFile(*settled)
+                for relpath, file_id, result_id, status, size, version in rows:
+                    # One string per status, not one per file (15 MB at 300,000 files).
+                    status = sys.intern(status) if status is not None else None
+                    known[disk_name(relpath)] = PreviousFile(
+                        file_id, result_id, status, size, version
+                    )
         return known
 
     async def write_results(self, scan_id: int, items: Sequence[ResultItem]) -> None:
