@@ -58,6 +58,7 @@ from .tcp_proxy import Proxy
 
 Workers = list[subprocess.Popen[str]]
 LEASE = "4"  # seconds: short, so that leases run out within a test
+PAUSED_LEASE = "8"
 
 
 def bigger_model() -> bytes:
@@ -97,7 +98,11 @@ def test_a_worker_paused_past_its_lease_changes_nothing_once_it_resumes(
     root = tmp_path / "repo"
     many_models(root, 2000)  # enough to be still at work when paused
     scan_id = enqueue(pg_url, root)["scan_id"]
-    paused = start_worker(workers, pg_url, "paused", "--lease-seconds", LEASE, "--claim", "40")
+    # A longer lease than the others: resumed, A must renew within a third of it, and a
+    # loaded machine (the whole suite) once took longer than 4 s / 3 (LeaseLost).
+    paused = start_worker(
+        workers, pg_url, "paused", "--lease-seconds", PAUSED_LEASE, "--claim", "40"
+    )
     # Some files stored first, so that `status` lists A for this scan at the end.
     wait_for(lambda: done_by(pg_url, "paused") > 0, what="worker A storing its first files")
     held = pause_holding(paused, pg_url, "paused")
@@ -139,8 +144,10 @@ def test_a_worker_paused_past_its_lease_changes_nothing_once_it_resumes(
             value(pg_url, "SELECT late_answers FROM workers WHERE host = 'paused'")
             + value(pg_url, "SELECT count(*) FROM work_misses WHERE host = 'paused'")
             == len(held)
+            or paused.poll() is not None
         )
     )
+    assert paused.poll() is None, f"worker A ended: {paused.communicate()[1]}"
     paused.send_signal(signal.SIGTERM)
     out, err = paused.communicate(timeout=60)
     assert paused.returncode == 0, err
