@@ -4,7 +4,7 @@
 Alembic is imported only when the schema has to be looked at or changed: a database
 already at ``HEAD`` (the usual case, every night) costs one SELECT, and a new one is
 given the statements the migrations send, recorded (``head_schema.json``), without
-Alembic's import and its six steps (0.3 s of a first scan's 0.4 s of schema work).
+Alembic's import and its six steps: 0.03 s instead of 0.3 s on a first scan.
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ def _head_snapshot() -> dict[str, Any]:
 def record_upgrade(connection: Connection) -> list[list[Any]]:
     """The statements the migrations send to take an empty database to head, reads left
     out: ``[statement, parameters]`` in order, what ``head_schema.json`` holds for this
-    connection's database (``scripts/snapshot_schema.py`` writes it; a test checks it)."""
+    connection's database (``scripts/snapshot_schema.py`` writes it; a test checks that
+    replaying it gives the migrated catalog)."""
     sent: list[list[Any]] = []
 
     def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
