@@ -238,23 +238,17 @@ def _sqlite_catalog(path: str) -> str:
     return "\n".join(map(repr, described))
 
 
+def _output(*command: str) -> str:
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
 def _catalog(url: str) -> str:
     """Every table, column, index, constraint, view and sequence of the database as its own
-    tool prints them (PostgreSQL: pg_dump), or as SQLite stores them, and the stamp."""
+    tool prints them (PostgreSQL: pg_dump) or SQLite's PRAGMAs read them, and the stamp."""
     if url.startswith("sqlite"):
         return _sqlite_catalog(url.removeprefix("sqlite:///"))
-    dump = subprocess.run(
-        ["pg_dump", "--schema-only", "--no-owner", "--dbname", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    stamp = subprocess.run(
-        ["psql", "-At", "-c", "SELECT version_num FROM alembic_version", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    dump = _output("pg_dump", "--schema-only", "--no-owner", "--dbname", url)
+    stamp = _output("psql", "-At", "-c", "SELECT version_num FROM alembic_version", url)
     # \restrict carries a random key per dump (pg_dump 15.14 and later)
     lines = [
         line for line in dump.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))
