@@ -7,6 +7,7 @@ import atexit
 import os
 import signal
 import sys
+import threading
 from typing import Any, NoReturn
 
 
@@ -20,9 +21,20 @@ def _deliver_again(unraisable: Any) -> None:
     sys.__unraisablehook__(unraisable)
 
 
+def _quiet_after_the_loop(args: threading.ExceptHookArgs) -> None:
+    """A driver's worker thread (aiosqlite's) that finishes a call after a Ctrl-C has
+    closed the event loop it answers to cannot hand the result back and dies saying so:
+    the command is ending as interrupted already, so that is not printed. Any other
+    death of a thread is, as Python would."""
+    if args.exc_type is RuntimeError and str(args.exc_value) == "Event loop is closed":
+        return
+    threading.__excepthook__(args)
+
+
 def main() -> None:
     """The command line. Once its outcome is decided, a late Ctrl-C changes nothing."""
     sys.unraisablehook = _deliver_again
+    threading.excepthook = _quiet_after_the_loop
     try:
         # A Ctrl-C held back while Python started (a launcher may block SIGINT until the
         # handling is in place) is delivered here, inside it.

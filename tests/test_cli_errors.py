@@ -194,3 +194,42 @@ def test_a_ctrl_c_lost_in_a_finaliser_is_delivered_again() -> None:
     )
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
     assert (done.stdout, done.stderr) == ("delivered\n", "")
+
+
+def test_ctrl_c_wrapped_by_a_class_being_made_is_still_an_interruption(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python 3.11 turns a Ctrl-C raised in a ``__set_name__`` (a dataclass field, say,
+    while a command's modules import) into a RuntimeError caused by it."""
+
+    def import_interrupted(name: str) -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance") from exc
+
+    monkeypatch.setattr("scanner.cli.importlib.import_module", import_interrupted)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        result = CliRunner().invoke(cli, ["scans"])
+    finally:
+        signal.signal(signal.SIGINT, handler)  # interrupted() ignores further Ctrl-C
+    assert result.exit_code == 3, result.output
+    assert result.output == "omscan: interrupted\n"
+
+
+def test_a_thread_dying_for_a_closed_event_loop_prints_nothing_other_deaths_do() -> None:
+    """aiosqlite's thread, finishing a call after a Ctrl-C closed the loop, dies with
+    RuntimeError('Event loop is closed'): that line is noise, any other is reported."""
+    code = (
+        "import threading; from scanner.__main__ import _quiet_after_the_loop as hook;"
+        " threading.excepthook = hook\n"
+        "def fail(exc):\n"
+        "    raise exc\n"
+        "for exc in (RuntimeError('Event loop is closed'), ValueError('a real bug')):\n"
+        "    thread = threading.Thread(target=fail, args=(exc,)); thread.start(); thread.join()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert "Event loop is closed" not in done.stderr
+    assert "ValueError: a real bug" in done.stderr and "Traceback" in done.stderr

@@ -110,6 +110,12 @@ class LazyGroup(click.Group):
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             interrupted()
+        except RuntimeError as exc:
+            # Python 3.11 wraps a Ctrl-C that lands in a class's ``__set_name__`` (while
+            # a command's modules import) in a RuntimeError.
+            if isinstance(exc.__cause__, KeyboardInterrupt):
+                interrupted()
+            raise
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
