@@ -38,15 +38,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import anyio
-import asyncpg
-from bench_acl import FAKE_ACL, acl_path, plain_read
+from bench_acl import acl_path, fake_acl, plain_read
 from bench_store import items
 from make_corpus import make_corpus
-from sqlalchemy.engine import make_url
+from scratch_db import scratch_database
 
 import scanner
 from scanner.backends.om import answer_entry
@@ -149,17 +147,17 @@ def empty_scans(tmp: str) -> dict[str, float]:
     }
 
 
-def command_start() -> float:
+def command_start(rounds: int) -> float:
     """Seconds for a process to start and import what ``omscan scan`` imports."""
     code = (
         "import scanner.cli.scan, scanner.backends.om, scanner.scan.local, scanner.backends.select"
     )
-    return timed(subprocess.run, [sys.executable, "-c", code])
+    return quickest([sys.executable, "-c", code], runs=rounds)
 
 
 async def store_work(tmp: str, count: int) -> tuple[float, float]:
-    """Seconds to create a new SQLite store (its schema, through the migrations), and to
-    write ``count`` answers into it as a scan does (batches of 500)."""
+    """Seconds to create a new SQLite store (its schema made), and to write ``count``
+    answers into it as a scan does (batches of 500)."""
     start = time.perf_counter()
     async with open_store(f"sqlite:///{tmp}/parts.db") as store:
         created = time.perf_counter() - start
@@ -171,7 +169,7 @@ async def store_work(tmp: str, count: int) -> tuple[float, float]:
         return created, time.perf_counter() - start
 
 
-def parts_of_a_scan(root: str, tmp: str, models: int) -> dict[str, float]:
+def parts_of_a_scan(root: str, tmp: str, models: int, rounds: int) -> dict[str, float]:
     """Each part of a one-core full scan, alone: what bounds target (3)."""
     records = [r for r in walk([root], WalkOptions()) if r.status is None]
     reader = LocalFiles()
@@ -181,7 +179,7 @@ def parts_of_a_scan(root: str, tmp: str, models: int) -> dict[str, float]:
     read = time.perf_counter() - start
     created, written = anyio.run(store_work, tmp, models)
     return {
-        "part_start_s": command_start(),
+        "part_start_s": command_start(rounds),
         "part_new_store_s": created,
         "part_walk_s": timed(lambda: sum(1 for _ in walk([root], WalkOptions()))),
         "part_reader_s": read,
@@ -205,25 +203,14 @@ def bytes_read_by_weight(db: str) -> tuple[int, int]:
     return int(small or 0), int(large or 0)
 
 
-async def pg_database(admin: str, create: bool, name: str) -> None:
-    conn = await asyncpg.connect(
-        make_url(admin).set(drivername="postgresql").render_as_string(False)
-    )
-    try:
-        sql = f'CREATE DATABASE "{name}"' if create else f'DROP DATABASE "{name}" WITH (FORCE)'
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def pg_scan(admin: str, *args: str) -> float:
     """Seconds of a scan into a new PostgreSQL database, dropped afterwards."""
-    name = f"omscan_bench_{uuid.uuid4().hex[:8]}"
-    anyio.run(pg_database, admin, True, name)
-    try:
-        return scan(*args, "--db", make_url(admin).set(database=name).render_as_string(False))[0]
-    finally:
-        anyio.run(pg_database, admin, False, name)
+
+    async def into_a_new_database() -> float:
+        async with scratch_database(admin) as url:
+            return scan(*args, "--db", url)[0]
+
+    return anyio.run(into_a_new_database)
 
 
 def scale_curve(sizes: list[int], seed: int, rounds: int) -> None:
@@ -363,7 +350,7 @@ def main() -> None:
             f" = {figures['rescan_vs_floor_a']:.1f}x floor A"
             f" (target <= 2x: {verdict(figures['rescan_vs_floor_a'] <= 2)})"
         )
-        parts = parts_of_a_scan(root, tmp, models)
+        parts = parts_of_a_scan(root, tmp, models, rounds)
         figures.update(parts)
         print(
             "   the parts of a --jobs 1 scan, each alone: interpreter and imports"
@@ -397,21 +384,17 @@ def main() -> None:
         )
 
         budget = size * 2
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(FAKE_ACL), *sys.path]),
-            "FAKE_ACL_DEVICE_COUNT": "2",
-        }
-        scan(
-            big,
-            "--backend",
-            "acl",
-            "--max-inflight-bytes",
-            str(budget),
-            "--db",
-            f"sqlite:///{tmp}/acl.db",
-            env=env,
-        )
+        with fake_acl():
+            scan(
+                big,
+                "--backend",
+                "acl",
+                "--max-inflight-bytes",
+                str(budget),
+                "--db",
+                f"sqlite:///{tmp}/acl.db",
+                env={**os.environ, "FAKE_ACL_DEVICE_COUNT": "2"},
+            )
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
         figures.update(budget_bytes=budget, peak_rss_bytes=peak)
         print(

@@ -12,11 +12,9 @@ import argparse
 import json
 import tempfile
 import time
-import uuid
 
 import anyio
-import asyncpg
-from sqlalchemy.engine import make_url
+from scratch_db import scratch_database
 
 from scanner.om import QueryResult
 from scanner.om.result import Inventory, TensorInfo
@@ -77,17 +75,8 @@ async def main() -> None:
     figures["sqlite_rows_per_s"] = round(args.rows / seconds)
     print(f"sqlite     {args.rows:,} results in {seconds:.2f} s: {args.rows / seconds:,.0f} rows/s")
 
-    admin = make_url(args.pg)
-    name = f"omscan_bench_{uuid.uuid4().hex[:8]}"
-    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = admin.set(database=name).render_as_string(hide_password=False)
+    async with scratch_database(args.pg) as url:
         seconds = await write_all(url, rows, args.batch)
-    finally:
-        await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await conn.close()
     figures["postgresql_rows_per_s"] = round(args.rows / seconds)
     print(f"postgresql {args.rows:,} results in {seconds:.2f} s: {args.rows / seconds:,.0f} rows/s")
     print(json.dumps(figures))

@@ -10,13 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
 import anyio
-import asyncpg
-from sqlalchemy.engine import make_url
+from scratch_db import scratch_database
 
 from scanner.store import open_store
 from scanner.store.migrate import HEAD, SNAPSHOT_FILE, record_upgrade
@@ -33,17 +31,8 @@ async def main(admin: str) -> None:
     snapshot: dict[str, Any] = {"revision": HEAD}
     with tempfile.TemporaryDirectory() as tmp:
         snapshot["sqlite"] = await recorded(f"sqlite:///{tmp}/snapshot.db")
-    name = f"omscan_snapshot_{uuid.uuid4().hex[:8]}"
-    server = await asyncpg.connect(admin)
-    try:
-        await server.execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = make_url(admin).set(database=name).render_as_string(False)
-            snapshot["postgresql"] = await recorded(url)
-        finally:
-            await server.execute(f'DROP DATABASE "{name}"')
-    finally:
-        await server.close()
+    async with scratch_database(admin, "omscan_snapshot") as url:
+        snapshot["postgresql"] = await recorded(url)
     TARGET.write_text(json.dumps(snapshot, indent=1) + "\n")
     print(
         f"{TARGET}: {len(snapshot['sqlite'])} statements for SQLite,"
