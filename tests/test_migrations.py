@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import copy
-import json
 import os
 import sqlite3
 import subprocess
 from contextlib import closing
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -259,7 +257,7 @@ def _catalog(url: str) -> str:
 def test_the_recorded_schema_is_at_head() -> None:
     """Else a new database silently takes Alembic's slow way again: after a new
     migration, run ``scripts/snapshot_schema.py``."""
-    recorded = json.loads(files("scanner.store").joinpath(migrate.SNAPSHOT_FILE).read_text())
+    recorded = migrate.head_snapshot()
     assert recorded["revision"] == HEAD, "run scripts/snapshot_schema.py"
     assert recorded["sqlite"] and recorded["postgresql"]
 

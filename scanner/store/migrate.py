@@ -83,7 +83,7 @@ def upgrade(connection: Connection, revision: str = "head") -> None:
         if stamped == HEAD:
             return
         if stamped is None and not inspect(connection).has_table("alembic_version"):
-            snapshot = _head_snapshot()
+            snapshot = head_snapshot()
             if snapshot["revision"] == HEAD:
                 for statement, parameters in snapshot[connection.dialect.name]:
                     connection.exec_driver_sql(statement, tuple(parameters))
@@ -104,7 +104,9 @@ SNAPSHOT_FILE = "head_schema.json"
 _READS = ("SELECT", "PRAGMA", "SAVEPOINT", "RELEASE", "ROLLBACK")
 
 
-def _head_snapshot() -> dict[str, Any]:
+def head_snapshot() -> dict[str, Any]:
+    """``head_schema.json``: the revision it was recorded at, and per database the
+    statements that make that schema."""
     snapshot: dict[str, Any] = json.loads(files(__package__).joinpath(SNAPSHOT_FILE).read_text())
     return snapshot
 
