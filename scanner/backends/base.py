@@ -8,6 +8,7 @@ from typing import Protocol
 
 from ..core import ModelFile
 from ..om import QueryResult
+from ..om.flat import FlatResult
 
 
 class BackendError(Exception):
@@ -17,9 +18,10 @@ class BackendError(Exception):
 @dataclass(frozen=True)
 class Answer:
     """A result and who gave it: backend name, device (None off-NPU), seconds taken,
-    and with --verify, how our reader's answer differed."""
+    and with --verify, how our reader's answer differed. A reader process answers with
+    the result already flat (``FlatResult``): the scan only stores it."""
 
-    result: QueryResult
+    result: QueryResult | FlatResult
     backend: str
     device: int | None
     seconds: float

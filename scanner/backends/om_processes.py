@@ -31,6 +31,7 @@ import anyio.from_thread
 from ..core import ModelFile, Status
 from ..core.source import ModelReader
 from ..om.deadline import Deadline
+from ..om.flat import FlatResult, flatten
 from ..om.result import QueryResult
 from . import om
 from .base import Answer, BackendError
@@ -42,10 +43,10 @@ GRACE = 5.0  # past --timeout, seconds a process may take to notice it before it
 def _serve(
     conn: Connection, current: Synchronized[int], reader: ModelReader, timeout: float | None
 ) -> None:
-    """A worker process: chunks of records in, their (result, seconds) out in one message
-    (one wake-up of the parent per chunk, not per model), until the parent closes the
-    pipe. ``current`` says which model of the chunk it is answering, for the parent to
-    know whom a death or a hang costs. Ctrl-C reaches the whole process group: the
+    """A worker process: chunks of records in, their (flat result, seconds) out in one
+    message (one wake-up of the parent per chunk, not per model), until the parent
+    closes the pipe. ``current`` says which model of the chunk it is answering, for the
+    parent to know whom a death or a hang costs. Ctrl-C reaches the whole process group: the
     parent decides what stops, and kills us if it must."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
@@ -56,7 +57,8 @@ def _serve(
         answers = []
         for index, entry in enumerate(chunk):
             current.value = index
-            answers.append(om.answer_entry(entry, reader, Deadline(timeout)))
+            result, seconds = om.answer_entry(entry, reader, Deadline(timeout))
+            answers.append((flatten(result), seconds))
         conn.send(answers)
 
 
@@ -135,7 +137,7 @@ class OmProcessBackend(om.OmBackend):
         self._idle.append(process)
         return [answer for answer in answers if answer is not None]
 
-    def _collect(self, process: _Process) -> list[tuple[QueryResult, float]] | QueryResult:
+    def _collect(self, process: _Process) -> list[tuple[FlatResult, float]] | QueryResult:
         """The chunk's answers, or the result of the model the process was answering
         when it died or hung (``process.current``)."""
         limit = None if self.timeout is None else self.timeout + self.grace
@@ -153,7 +155,7 @@ class OmProcessBackend(om.OmBackend):
                     error=f"no answer within {self.timeout:g} s (reader process killed)",
                 )
         try:
-            answers: list[tuple[QueryResult, float]] = process.conn.recv()
+            answers: list[tuple[FlatResult, float]] = process.conn.recv()
         except (EOFError, OSError):
             process.process.join(1.0)  # its pipe closes as it dies: the code comes soon
             if process.current.value < 0:

@@ -33,7 +33,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..core import SETTLED_STATUSES
-from ..om import Inventory, QueryResult
+from ..om import QueryResult
+from ..om.flat import FlatResult, flatten
 from . import carries, migrate
 from .dbfile import DatabaseFile, database_file
 from .dialect import BulkStatement, Dialect, chunks, dialect_for
@@ -61,7 +62,7 @@ class ResultItem:
     inode: int
     fs_device: int
     version: str  # the record's version token (``ModelFile.version``)
-    result: QueryResult
+    result: QueryResult | FlatResult
     backend: str
     npu_device: int | None = None
     seconds: float = 0.0
@@ -153,48 +154,35 @@ def _storable(value: int, name: str, warnings: list[str]) -> int:
     return MAX_STORED_SIZE
 
 
-def _partitions_json(inv: Inventory) -> str:
-    """Each partition, or for a model with more than the reader lists (a file can hold a
-    million sub-models) the count and the totals per type: never megabytes per row."""
-    if inv.partition_totals:
-        by_type = {t.type_name: {"count": t.count, "size": t.size} for t in inv.partition_totals}
-        return json.dumps({"count": inv.partition_count, "by_type": by_type})
-    return json.dumps(
-        [{"submodel": p.submodel, "type": p.type_name, "size": p.size} for p in inv.partitions]
-    )
-
-
 def _answer_row(scan_id: int, file_id: int, item: ResultItem) -> tuple[Any, ...]:
     """The answer's row, in ``ANSWER_COLUMNS`` order."""
-    result, inv = item.result, item.result.inventory
-    warnings = [*(inv.warnings if inv else ()), *item.warnings]
-    work_size = _storable(result.work_size, "work_size", warnings)
-    weight_size = _storable(result.weight_size, "weight_size", warnings)
+    flat = flatten(item.result)
+    warnings = [*flat.warnings, *item.warnings]
+    work_size = _storable(flat.work_size, "work_size", warnings)
+    weight_size = _storable(flat.weight_size, "weight_size", warnings)
     return (
         scan_id,
         file_id,
-        result.status,
-        result.ret,
-        storable_text(result.ret_name),
-        storable_text(result.error),
+        flat.status,
+        flat.ret,
+        storable_text(flat.ret_name),
+        storable_text(flat.error),
         work_size,
         weight_size,
-        result.dynamic,
-        storable_text(result.dynamic_reason),
-        result.format,
+        flat.dynamic,
+        storable_text(flat.dynamic_reason),
+        flat.format,
         item.backend,
         item.npu_device,
-        storable_text(inv.name) if inv else None,
-        storable_text(inv.modeltype) if inv else None,
-        storable_text(inv.soc_version) if inv else None,
-        storable_text(inv.atc_version) if inv else None,
-        storable_text(inv.platform_version) if inv else None,
-        json.dumps([{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in inv.inputs])
-        if inv
-        else None,
-        _partitions_json(inv) if inv else None,
+        storable_text(flat.name),
+        storable_text(flat.modeltype),
+        storable_text(flat.soc_version),
+        storable_text(flat.atc_version),
+        storable_text(flat.platform_version),
+        flat.inputs_json,
+        flat.partitions_json,
         json.dumps(warnings) if warnings else None,
-        result.bytes_read,
+        flat.bytes_read,
         round(item.seconds * 1000, 3),
         item.size,
         item.version,
