@@ -4,9 +4,11 @@ in a module of their own, light to import, so that spawned processes can unpickl
 from __future__ import annotations
 
 import os
+import sys
 import time
 
-from scanner.core import ModelFile
+from scanner.core import ModelFile, Status
+from scanner.core.source import ReadFailed
 from scanner.sources.local import LocalFiles, LocalModel
 
 
@@ -43,3 +45,12 @@ class UnstartableReader(LocalFiles):
 
     def __setstate__(self, state: dict[str, bool]) -> None:
         os._exit(255)
+
+
+class ImportsReader(LocalFiles):
+    """Answers every model unreadable, naming which of anyio and SQLAlchemy its process
+    has imported."""
+
+    def open(self, record: ModelFile) -> LocalModel:
+        loaded = sorted({name.split(".")[0] for name in sys.modules} & {"anyio", "sqlalchemy"})
+        raise ReadFailed(f"imported {loaded}", Status.UNREADABLE)

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from scanner.backends import acl as acl_backend
-from scanner.backends import om as om_backend
+from scanner.backends import answer as om_answer
 from scanner.backends import shm
 from scanner.backends.acl import AclBackend
 from scanner.backends.om import OmBackend
@@ -448,7 +448,7 @@ def _interpose(
             _change(target, how)
 
     if when == "after_walk":  # the walk has its stat; the read has not started
-        module: Any = om_backend if backend == "om" else acl_backend
+        module: Any = om_answer if backend == "om" else acl_backend
         name = "answer_model" if backend == "om" else "load_model"
         real = getattr(module, name)
 

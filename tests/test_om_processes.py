@@ -23,7 +23,7 @@ from scanner.om.writer import ModelParams, build_om, spec_for
 from scanner.sources.local import LocalFiles
 
 from .helpers import many_models, run, write_model
-from .process_readers import CrashingReader, HangingReader, UnstartableReader
+from .process_readers import CrashingReader, HangingReader, ImportsReader, UnstartableReader
 
 
 def broken_tree(root: Path) -> None:
@@ -133,3 +133,11 @@ async def test_reader_processes_that_cannot_start_stop_the_scan_saying_so(tmp_pa
     async with opened(UnstartableReader(), timeout=None) as backend:
         with pytest.raises(BackendError, match=r"could not start \(exit code 255\); --jobs 1"):
             await answer(backend, records(tmp_path))
+
+
+@pytest.mark.asyncio
+async def test_a_reader_process_imports_neither_anyio_nor_the_store(tmp_path: Path) -> None:
+    """A process starts with the scan's first chunk, and the scan waits for its imports."""
+    many_models(tmp_path, 1)
+    async with opened(ImportsReader(), timeout=None) as backend:
+        assert await answer(backend, records(tmp_path)) == ["unreadable:imported []"]

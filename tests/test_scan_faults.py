@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import pytest
 
-from scanner.backends import om as om_backend
+from scanner.backends import answer as om_answer
 from scanner.backends.acl import AclBackend
 from scanner.backends.om import OmBackend
 from scanner.core import ModelFile
@@ -224,14 +224,14 @@ async def test_a_reader_bug_costs_its_model_not_the_scan(
 ) -> None:
     root = tmp_path / "repo"
     many_models(root, 10)
-    real = om_backend.answer_model
+    real = om_answer.answer_model
 
     def answer_model(entry: ModelFile, *args: Any) -> QueryResult:
         if entry.path.endswith("m3.om"):
             raise MemoryError("simulated")
         return real(entry, *args)
 
-    monkeypatch.setattr(om_backend, "answer_model", answer_model)
+    monkeypatch.setattr(om_answer, "answer_model", answer_model)
     async with open_store(f"sqlite:///{tmp_path / 'omscan.db'}") as store:
         summary = await run_scan(store, OmBackend(LocalFiles()), ScanOptions(roots=[str(root)]))
         rows = await store.fetch("SELECT relpath, status, error FROM latest_results")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 
 import anyio
@@ -10,10 +9,10 @@ import anyio.from_thread
 import anyio.lowlevel
 
 from ..concurrency import INTERRUPTION, Interrupted
-from ..core import ModelFile, Status
-from ..core.source import ModelReader, ReadFailed
-from ..om import QueryResult, query_source
-from ..om.deadline import NO_DEADLINE, Deadline
+from ..core import ModelFile
+from ..core.source import ModelReader
+from ..om.deadline import Deadline
+from .answer import answer_entry
 from .base import Answer, Loaded
 
 
@@ -38,27 +37,6 @@ def _inline(timeout: float | None) -> Deadline:
     """For our reader in the event loop's thread: ``timeout``, and a signal raised as
     ``Interrupted`` inside the reader's loops (see ``concurrency.Interruption``)."""
     return Deadline(timeout, INTERRUPTION.check)
-
-
-def answer_model(
-    entry: ModelFile, reader: ModelReader, deadline: Deadline = NO_DEADLINE
-) -> QueryResult:
-    """Query the model through ``reader``, then make sure it is still the one listed: an
-    answer for bytes that changed under us is recorded as ``changed``, never stored as
-    a size."""
-    try:
-        model = reader.open(entry)
-    except ReadFailed as exc:
-        return QueryResult(ret=None, fault=exc.status, error=str(exc))
-    try:
-        result = query_source(model, inventory=True, deadline=deadline)
-    finally:
-        reason = model.close()
-    if reason is not None:
-        return QueryResult(
-            ret=None, fault=Status.CHANGED, error=reason, bytes_read=result.bytes_read
-        )
-    return result
 
 
 class OmBackend:
@@ -135,24 +113,3 @@ class OmBackend:
             result, seconds = answer_entry(entry, self.reader, deadline(self.timeout))
             answers.append(Answer(result, self.name, None, seconds))
         return answers
-
-
-def answer_entry(
-    entry: ModelFile, reader: ModelReader, deadline: Deadline
-) -> tuple[QueryResult, float]:
-    """One model's result and the seconds it took, in a thread or a worker process. A
-    query that raises anything but the reader's own errors (a bug, MemoryError) costs
-    its model (``worker_crashed``), never the scan."""
-    start = time.perf_counter()
-    try:
-        result = answer_model(entry, reader, deadline)
-    except Exception as exc:
-        result = QueryResult(
-            ret=None, fault=Status.WORKER_CRASHED, error=f"reader failed: {_describe(exc)}"
-        )
-    return result, time.perf_counter() - start
-
-
-def _describe(exc: Exception) -> str:
-    text = " ".join(str(exc).split())[:200]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

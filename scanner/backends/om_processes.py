@@ -7,7 +7,8 @@ and says in shared memory which model it is on. The parent waits in a thread tha
 watches the scan's cancellation and each model's time: a process that dies costs only the
 model it was answering (``worker_crashed``), one that stops answering past ``--timeout``
 plus a grace is killed (its model ``timeout``); either way a fresh process answers the
-rest of the chunk, so results are those of one process.
+rest of the chunk, so results are those of one process. A process's side is
+``om_worker``: it answers with the result already flat, the row the store writes.
 
 The processes are spawned (never forked from a threaded parent): like any use of
 multiprocessing, a script that scans with ``jobs`` > 1 keeps its work under
@@ -18,9 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import signal
 import time
-from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
 from types import TracebackType
@@ -30,36 +29,14 @@ import anyio.from_thread
 
 from ..core import ModelFile, Status
 from ..core.source import ModelReader
-from ..om.deadline import Deadline
-from ..om.flat import FlatResult, flatten
+from ..om.flat import FlatResult
 from ..om.result import QueryResult
 from . import om
 from .base import Answer, BackendError
+from .om_worker import serve
 
 POLL = 0.05  # seconds between checks of cancellation and the time limit while waiting
 GRACE = 5.0  # past --timeout, seconds a process may take to notice it before it is killed
-
-
-def _serve(
-    conn: Connection, current: Synchronized[int], reader: ModelReader, timeout: float | None
-) -> None:
-    """A worker process: chunks of records in, their (flat result, seconds) out in one
-    message (one wake-up of the parent per chunk, not per model), until the parent
-    closes the pipe. ``current`` says which model of the chunk it is answering, for the
-    parent to know whom a death or a hang costs. Ctrl-C reaches the whole process group: the
-    parent decides what stops, and kills us if it must."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    while True:
-        try:
-            chunk: list[ModelFile] = conn.recv()
-        except (EOFError, OSError):
-            return
-        answers = []
-        for index, entry in enumerate(chunk):
-            current.value = index
-            result, seconds = om.answer_entry(entry, reader, Deadline(timeout))
-            answers.append((flatten(result), seconds))
-        conn.send(answers)
 
 
 class _Process:
@@ -71,7 +48,7 @@ class _Process:
         # -1 until it starts on its first model: dying before that is not a model's fault.
         self.current: Synchronized[int] = context.Value("i", -1, lock=False)
         self.process: BaseProcess = context.Process(
-            target=_serve,
+            target=serve,
             args=(theirs, self.current, reader, timeout),
             daemon=True,
             name="omscan-reader",

@@ -11,8 +11,9 @@ import anyio
 
 from ..core import ModelFile
 from ..core.source import ModelReader
+from .answer import answer_model
 from .base import Answer, Backend, Loaded, query_each
-from .om import answer_model, reader_deadline
+from .om import reader_deadline
 
 
 def _key(answer: Answer) -> tuple[int | None, int, int]:

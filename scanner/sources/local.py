@@ -15,9 +15,6 @@ import stat
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
-import anyio
-import anyio.lowlevel
-
 from ..core import ModelFile, Status
 from ..core.source import ReadFailed
 from ..om.errors import FileAccessError
@@ -160,6 +157,10 @@ class LocalSource(LocalFiles):
         self._matches = Matcher(options)
 
     async def batches(self) -> AsyncIterator[list[ModelFile]]:
+        # Imported here: reader processes import this module for ``LocalFiles`` alone.
+        import anyio.lowlevel
+        import anyio.to_thread
+
         entries = walk(self.parts, self.options)
 
         def next_batch() -> list[ModelFile]:
