@@ -4,7 +4,8 @@ The machine drifts by a third from one minute to the next, so a figure from one 
 and a figure from another hour compare nothing. This runs `omscan scan --full` from
 each checkout in turn, on one tree, and prints each side's runs sorted: wall time, the
 CPU time of the scan's own process, and that of all its processes (reader processes
-included). To compare with an earlier commit:
+included). ``--rescan`` times unchanged re-scans instead, each side into a database its
+own full scan made first. To compare with an earlier commit:
 
     git worktree add /tmp/before COMMIT
     python scripts/bench_ab.py /tmp/before . --jobs 2 --rounds 4
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--jobs", default="1")
+    parser.add_argument("--rescan", action="store_true", help="unchanged re-scans instead")
     args = parser.parse_args()
     checkouts = [os.path.realpath(path) for path in args.checkouts]
     for path in checkouts:
@@ -39,12 +41,23 @@ def main() -> None:
         make_corpus(Path(root), args.models, args.seed)
         os.sync()
         os.chdir(tmp)  # `python -m scanner` puts the working directory first on the path
+        envs = [{**os.environ, "PYTHONPATH": path} for path in checkouts]
+        if args.rescan:
+            for side, env in enumerate(envs):
+                measured_scan(
+                    root, "--backend", "om", "--db", f"sqlite:///{tmp}/{side}.db", env=env
+                )
         for index in range(args.rounds):
-            for side, path in enumerate(checkouts):
-                db = f"sqlite:///{tmp}/{side}-{index}.db"
-                env = {**os.environ, "PYTHONPATH": path}
-                full = ("--full", "--backend", "om", "--jobs", args.jobs, "--db", db)
-                run = measured_scan(root, *full, env=env)
+            for side, (path, env) in enumerate(zip(checkouts, envs, strict=True)):
+                db = (
+                    f"sqlite:///{tmp}/{side}.db"
+                    if args.rescan
+                    else f"sqlite:///{tmp}/{side}-{index}.db"
+                )
+                how = () if args.rescan else ("--full",)
+                run = measured_scan(
+                    root, *how, "--backend", "om", "--jobs", args.jobs, "--db", db, env=env
+                )
                 runs[path].append((run.seconds, run.own_cpu_seconds, run.cpu_seconds))
     for path, done in runs.items():
         print(path)
