@@ -225,11 +225,8 @@ def bytes_read_by_weight(db: str) -> tuple[int, int]:
 def pg_scan(admin: str, *args: str) -> float:
     """Seconds of a scan into a new PostgreSQL database, dropped afterwards."""
 
-    async def into_a_new_database() -> float:
-        async with scratch_database(admin) as url:
-            return scan(*args, "--db", url)[0]
-
-    return anyio.run(into_a_new_database)
+    with scratch_database(admin) as url:
+        return scan(*args, "--db", url)[0]
 
 
 def scale_curve(sizes: list[int], seed: int, rounds: int) -> None:

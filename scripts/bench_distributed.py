@@ -19,11 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from sqlalchemy.engine import make_url
+from scratch_db import scratch_database
 
 from scanner.om.writer import ModelParams, build_om, spec_for
 
@@ -36,23 +37,12 @@ def make_tree(root: Path, count: int) -> None:
         (folder / f"m{index}.om").write_bytes(data)
 
 
-class Database:
-    """A fresh database beside the admin one, dropped on exit."""
-
-    def __init__(self, admin: str) -> None:
-        self.admin = admin
-        self.name = f"omscan_bench_{uuid.uuid4().hex[:8]}"
-        self.url = make_url(admin).set(database=self.name).render_as_string(hide_password=False)
-
-    def __enter__(self) -> str:
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        subprocess.run(omscan("db", "upgrade", "--db", self.url), check=True, capture_output=True)
-        return self.url
-
-    def __exit__(self, *_: object) -> None:
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+@contextmanager
+def database(admin: str) -> Iterator[str]:
+    """A new database beside the admin one, at the schema's head; dropped on exit."""
+    with scratch_database(admin) as url:
+        subprocess.run(omscan("db", "upgrade", "--db", url), check=True, capture_output=True)
+        yield url
 
 
 def omscan(*args: str) -> list[str]:
@@ -72,7 +62,7 @@ def registered(url: str) -> int:
 
 
 def local_scan(root: Path, admin: str) -> float:
-    with Database(admin) as url:
+    with database(admin) as url:
         started = time.perf_counter()
         command = omscan("scan", str(root), "--db", url, "--backend", "om")
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
@@ -80,7 +70,7 @@ def local_scan(root: Path, admin: str) -> float:
 
 
 def distributed_scan(root: Path, admin: str, workers: int) -> float:
-    with Database(admin) as url:
+    with database(admin) as url:
         command = omscan("worker", "--db", url, "--backend", "om", "--poll-seconds", "0.05")
         processes = [
             subprocess.Popen(

@@ -17,11 +17,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from scratch_db import scratch_database
 
 from scanner.om.writer import ModelParams, build_om, spec_for
 
@@ -55,26 +53,6 @@ def scan(root: Path, url: str) -> dict[str, float]:
     }
 
 
-def fresh_pg(admin: str) -> tuple[str, str]:
-    name = f"omscan_bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(
-        make_url(admin).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return make_url(admin).set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_pg(admin: str, name: str) -> None:
-    engine = create_engine(
-        make_url(admin).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=100_000)
@@ -88,11 +66,8 @@ def main() -> None:
             figures[f"sqlite_{files}"] = scan(root, f"sqlite:///{tmp}/omscan{files}.db")
             print(f"sqlite     {files:>7,} files: {figures[f'sqlite_{files}']}", flush=True)
             if args.pg:
-                url, name = fresh_pg(args.pg)
-                try:
+                with scratch_database(args.pg) as url:
                     figures[f"postgresql_{files}"] = scan(root, url)
-                finally:
-                    drop_pg(args.pg, name)
                 print(f"postgresql {files:>7,} files: {figures[f'postgresql_{files}']}")
     print(json.dumps(figures))
 

@@ -75,7 +75,7 @@ async def main() -> None:
     figures["sqlite_rows_per_s"] = round(args.rows / seconds)
     print(f"sqlite     {args.rows:,} results in {seconds:.2f} s: {args.rows / seconds:,.0f} rows/s")
 
-    async with scratch_database(args.pg) as url:
+    with scratch_database(args.pg) as url:
         seconds = await write_all(url, rows, args.batch)
     figures["postgresql_rows_per_s"] = round(args.rows / seconds)
     print(f"postgresql {args.rows:,} results in {seconds:.2f} s: {args.rows / seconds:,.0f} rows/s")

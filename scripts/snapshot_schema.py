@@ -31,7 +31,7 @@ async def main(admin: str) -> None:
     snapshot: dict[str, Any] = {"revision": HEAD}
     with tempfile.TemporaryDirectory() as tmp:
         snapshot["sqlite"] = await recorded(f"sqlite:///{tmp}/snapshot.db")
-    async with scratch_database(admin, "omscan_snapshot") as url:
+    with scratch_database(admin, "omscan_snapshot") as url:
         snapshot["postgresql"] = await recorded(url)
     TARGET.write_text(json.dumps(snapshot, indent=1) + "\n")
     print(
