@@ -5,7 +5,6 @@ the first chunk of a scan, and its imports are time the scan waits for."""
 from __future__ import annotations
 
 import signal
-
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
 
