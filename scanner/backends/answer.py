@@ -8,7 +8,7 @@ import time
 
 from ..core import ModelFile, Status
 from ..core.source import ModelReader, ReadFailed
-from ..om import QueryResult, query_source
+from ..om import QueryResult
 from ..om.deadline import NO_DEADLINE, Deadline
 
 
@@ -18,6 +18,8 @@ def answer_model(
     """Query the model through ``reader``, then make sure it is still the one listed: an
     answer for bytes that changed under us is recorded as ``changed``, never stored as
     a size."""
+    from ..om.reader import query_source  # loaded with the first model (see scanner.om)
+
     try:
         model = reader.open(entry)
     except ReadFailed as exc:

@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 
 from ..core import Status
-from ..om.query import ZIP_MAGIC
-from ..om.reader import query_source
 from ..om.result import QueryResult
 from .errors import ObjectChanged, ObjectStoreError
 from .listing import ObjectInfo
@@ -97,11 +95,15 @@ class RangedSource:
         return offset, max(end, offset)
 
     def _is_zip(self) -> bool:
+        from ..om.query import ZIP_MAGIC
+
         return bool(self.spans) and self.spans[0][0] == 0 and self.spans[0][1][:4] == ZIP_MAGIC
 
 
 def answer_blocking(bucket: Bucket, obj: ObjectInfo, inventory: bool = True) -> QueryResult:
     """:func:`answer_object` in the calling (worker) thread."""
+    from ..om.reader import query_source  # loaded with the first model (see scanner.om)
+
     source = RangedSource(obj.size, partial(bucket.read, obj))
     try:
         return query_source(source, inventory=inventory)

@@ -1,9 +1,31 @@
-"""Our own `.om` reader: `aclmdlQuerySizeFromMem`'s answer without an NPU."""
+"""Our own `.om` reader: `aclmdlQuerySizeFromMem`'s answer without an NPU.
+
+The reader's entry points (``query_bytes``, ``query_path``, ``query_source``) load with
+their first use: the format's modules and protobuf are a tenth of what a scan that reads
+nothing (an unchanged night, an empty directory) would import for its results' types.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from .deadline import Deadline
 from .errors import AclError, FileAccessError, OmError, QueryTimeout, ReaderError, error_name
-from .reader import query_bytes, query_path, query_source
 from .result import Inventory, PartitionInfo, PartitionTotal, QueryResult, TensorInfo
+
+if TYPE_CHECKING:
+    from .reader import query_bytes, query_path, query_source
+
+_READER = ("query_bytes", "query_path", "query_source")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _READER:
+        from . import reader
+
+        return getattr(reader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AclError",
