@@ -4,8 +4,9 @@ The machine drifts by a third from one minute to the next, so a figure from one 
 and a figure from another hour compare nothing. This runs `omscan scan --full` from
 each checkout in turn, on one tree, and prints each side's runs sorted: wall time, the
 CPU time of the scan's own process, and that of all its processes (reader processes
-included). ``--rescan`` times unchanged re-scans instead, each side into a database its
-own full scan made first. To compare with an earlier commit:
+included). ``--scan rescan`` times unchanged re-scans instead, and ``--scan empty`` scans
+of an empty directory, each side into a database its own first scan made. To compare
+with an earlier commit:
 
     git worktree add /tmp/before COMMIT
     python scripts/bench_ab.py /tmp/before . --jobs 2 --rounds 4
@@ -30,7 +31,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--jobs", default="1")
-    parser.add_argument("--rescan", action="store_true", help="unchanged re-scans instead")
+    parser.add_argument(
+        "--scan",
+        choices=("full", "rescan", "empty"),
+        default="full",
+        help="a full scan into a new database, an unchanged re-scan, an empty directory",
+    )
     args = parser.parse_args()
     checkouts = [os.path.realpath(path) for path in args.checkouts]
     for path in checkouts:
@@ -38,23 +44,23 @@ def main() -> None:
     runs: dict[str, list[tuple[float, float, float]]] = {path: [] for path in checkouts}
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         root = os.path.join(tmp, "repo")
-        make_corpus(Path(root), args.models, args.seed)
-        os.sync()
+        if args.scan == "empty":
+            os.mkdir(root)
+        else:
+            make_corpus(Path(root), args.models, args.seed)
+            os.sync()
         os.chdir(tmp)  # `python -m scanner` puts the working directory first on the path
         envs = [{**os.environ, "PYTHONPATH": path} for path in checkouts]
-        if args.rescan:
+        again = args.scan != "full"  # into the database of a first scan
+        if again:
             for side, env in enumerate(envs):
                 measured_scan(
                     root, "--backend", "om", "--db", f"sqlite:///{tmp}/{side}.db", env=env
                 )
         for index in range(args.rounds):
             for side, (path, env) in enumerate(zip(checkouts, envs, strict=True)):
-                db = (
-                    f"sqlite:///{tmp}/{side}.db"
-                    if args.rescan
-                    else f"sqlite:///{tmp}/{side}-{index}.db"
-                )
-                how = () if args.rescan else ("--full",)
+                db = f"sqlite:///{tmp}/{side}.db" if again else f"sqlite:///{tmp}/{side}-{index}.db"
+                how = () if again else ("--full",)
                 run = measured_scan(
                     root, *how, "--backend", "om", "--jobs", args.jobs, "--db", db, env=env
                 )
