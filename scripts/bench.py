@@ -6,9 +6,10 @@
 1. floor A: a bare Python walk that stats every file;
 2. floor B: a bare loop that opens every model, reads its first 4 KiB and closes it;
 3. `omscan scan --full --backend om --jobs 1` into SQLite and into PostgreSQL (whole
-   commands, interpreter start included), and into SQLite on all cores (default --jobs);
-   then each part of such a scan alone (start and imports, a new store, the walk, our
-   reader, the writes): what bounds it;
+   commands, interpreter start included), and into SQLite on all cores (default --jobs),
+   with the CPU time of the full scans (all their processes, and the scan's own: what
+   bounds the all-cores figure); then each part of such a scan alone (start and
+   imports, a new store, the walk, our reader, the writes): what bounds it;
 4. `omscan scan` again on the unchanged tree;
 5. the acl path (test double) on large models against a plain sequential read;
 6. peak resident memory of an acl scan with a small byte budget on multi-GiB models;
