@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -111,11 +112,6 @@ def own_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
-def scan(*args: str, env: dict[str, str] | None = None) -> tuple[float, dict[str, object]]:
-    run = measured_scan(*args, env=env)
-    return run.seconds, run.summary
-
-
 def measured_scan(*args: str, env: dict[str, str] | None = None) -> Run:
     """One ``omscan scan``: its own CPU time once it ends, then reaped with wait4, which
     gives its own peak and the CPU time of it and of the processes it waited for (its
@@ -135,6 +131,11 @@ def measured_scan(*args: str, env: dict[str, str] | None = None) -> Run:
             raise SystemExit(f"scan failed ({process.returncode}): {err.read().strip()}")
         cpu = usage.ru_utime + usage.ru_stime
         return Run(seconds, cpu, own_cpu, usage.ru_maxrss * 1024, json.loads(out.read()))
+
+
+def fastest(runs: Iterable[Run]) -> Run:
+    """The quickest of ``runs`` (the machine is shared: a slow run is its noise)."""
+    return min(runs, key=lambda run: run.seconds)
 
 
 def quickest(command: list[str], runs: int = 5) -> float:
@@ -225,9 +226,8 @@ def bytes_read_by_weight(db: str) -> tuple[int, int]:
 
 def pg_scan(admin: str, *args: str) -> float:
     """Seconds of a scan into a new PostgreSQL database, dropped afterwards."""
-
     with scratch_database(admin) as url:
-        return scan(*args, "--db", url)[0]
+        return measured_scan(*args, "--db", url).seconds
 
 
 def scale_curve(sizes: list[int], seed: int, rounds: int) -> None:
@@ -328,19 +328,13 @@ def main() -> None:
 
         full = ("--full", "--backend", "om")
         db = os.path.join(tmp, "bench-0.db")  # kept for the re-scan
-        one_core = min(
-            (
-                measured_scan(root, *full, "--jobs", "1", "--db", f"sqlite:///{tmp}/bench-{i}.db")
-                for i in range(rounds)
-            ),
-            key=lambda run: run.seconds,
+        one_core = fastest(
+            measured_scan(root, *full, "--jobs", "1", "--db", f"sqlite:///{tmp}/bench-{i}.db")
+            for i in range(rounds)
         )
-        all_cores = min(
-            (
-                measured_scan(root, *full, "--db", f"sqlite:///{tmp}/all-cores-{i}.db")
-                for i in range(rounds)
-            ),
-            key=lambda run: run.seconds,
+        all_cores = fastest(
+            measured_scan(root, *full, "--db", f"sqlite:///{tmp}/all-cores-{i}.db")
+            for i in range(rounds)
         )
         figures.update(
             scan_sqlite_s=one_core.seconds,
@@ -352,8 +346,10 @@ def main() -> None:
         figures["scan_postgresql_s"] = min(
             pg_scan(args.pg, root, *full, "--jobs", "1") for _ in range(rounds)
         )
-        rescans = [scan(root, "--backend", "om", "--db", f"sqlite:///{db}") for _ in range(rounds)]
-        figures["rescan_sqlite_s"], again = min(rescans, key=lambda run: run[0])
+        rescan = fastest(
+            measured_scan(root, "--backend", "om", "--db", f"sqlite:///{db}") for _ in range(rounds)
+        )
+        figures["rescan_sqlite_s"], again = rescan.seconds, rescan.summary
         assert again["files_queried"] == 0 and again["bytes_read"] == 0, again
         small, large = bytes_read_by_weight(db)
         figures.update(bytes_read_small_weights=small, bytes_read_large_weights=large)
@@ -419,7 +415,7 @@ def main() -> None:
 
         budget = size * 2
         with fake_acl():
-            scan(
+            measured_scan(
                 big,
                 "--backend",
                 "acl",
