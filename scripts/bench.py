@@ -10,7 +10,8 @@
    with the CPU time of the full scans (all their processes, and the scan's own: what
    bounds the all-cores figure); then each part of such a scan alone (start and
    imports, a new store, the walk, our reader, the writes): what bounds it;
-4. `omscan scan` again on the unchanged tree;
+4. `omscan scan` again on the unchanged tree; and the least any of these can take: an
+   interpreter that only imports what opening the store takes;
 5. the acl path (test double) on large models against a plain sequential read;
 6. peak resident memory of an acl scan with a small byte budget on multi-GiB models;
 and `omscan --help` and an empty scan. Floors and commands are each the best of
@@ -165,6 +166,18 @@ def empty_scans(tmp: str) -> dict[str, float]:
         "help_s": quickest([*OMSCAN, "--help"]),
         "empty_scan_s": quickest(used),
         "empty_scan_new_store_s": min(new_store),
+    }
+
+
+def store_import_floor(rounds: int) -> dict[str, float]:
+    """Seconds for a bare interpreter, and for one that imports only what opening our
+    store takes (SQLAlchemy's async engine and aiosqlite, core dependencies): no command
+    that records a scan can be quicker than the second."""
+    return {
+        "python_start_s": quickest([sys.executable, "-c", "pass"], runs=rounds),
+        "store_import_s": quickest(
+            [sys.executable, "-c", "import sqlalchemy.ext.asyncio, aiosqlite"], runs=rounds
+        ),
     }
 
 
@@ -388,6 +401,16 @@ def main() -> None:
             f" the walk {parts['part_walk_s']:.3f} s, our reader {parts['part_reader_s']:.3f} s,"
             f" writing {models:,} answers {parts['part_write_s']:.3f} s"
             f" (sum {sum(parts.values()):.3f} s)"
+        )
+        floor = store_import_floor(rounds)
+        figures.update(floor)
+        imports, reader = floor["store_import_s"], parts["part_reader_s"]
+        print(
+            f"   bounds: a bare interpreter {floor['python_start_s']:.3f} s; one that imports"
+            f" only what opening the store takes {imports:.3f} s, against 0.3 s for an empty"
+            f" scan and 2x floor A = {2 * figures['floor_a_s']:.3f} s for the re-scan; with"
+            f" our reader alone, {imports + reader:.3f} s against 5x floor B ="
+            f" {5 * figures['floor_b_s']:.3f} s for a --jobs 1 full scan"
         )
         print(
             f"   bytes read per model (om): <= {small} B with < 1 MiB of weights,"
