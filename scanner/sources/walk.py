@@ -160,26 +160,32 @@ def _walk_root(
             relpath = os.path.join(reldir, entry.name)
             if entry.is_symlink() and not options.follow_outside and not _inside(entry.path, roots):
                 continue
+            if _is_dir(entry):
+                # Stat'ed once, when entered (a directory it cannot enter, a path past
+                # PATH_MAX among them, is recorded then, whatever the globs).
+                if entry.name not in SKIP_DIRS and relpath not in part.prune:
+                    subdirs.append(relpath)
+                continue
             try:
                 info = entry.stat()
             except OSError as exc:
-                # A directory is recorded whatever the globs: what is below it is unknown
-                # (a path past PATH_MAX lands here, its type known from the listing).
-                if entry.is_dir(follow_symlinks=False):
-                    why = _why(exc, "directory", entry.path)
-                    yield ModelFile(
-                        root, relpath, status=Status.UNREADABLE, error=why, directory=True
-                    )
-                elif matches(relpath):
+                if matches(relpath):
                     why = _why(exc, "file", entry.path)
                     yield ModelFile(root, relpath, status=Status.UNREADABLE, error=why)
                 continue
-            if stat.S_ISDIR(info.st_mode):
-                if entry.name not in SKIP_DIRS and relpath not in part.prune:
-                    subdirs.append(relpath)
-            elif stat.S_ISREG(info.st_mode) and matches(relpath) and seen_files.first(info):
+            if stat.S_ISREG(info.st_mode) and matches(relpath) and seen_files.first(info):
                 yield file_record(root, relpath, info)
         stack.extend(reversed(subdirs))
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """A directory, or a link to one, by the listing's own type: no system call but for
+    a link (a directory takes one stat as it is entered, not two). One whose type cannot
+    be told is not a directory: its stat then fails the same way and says why."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def file_record(root: str, relpath: str, info: os.stat_result) -> ModelFile:
