@@ -15,7 +15,8 @@ from scanner.om import AclError, PartitionInfo, query_bytes, query_path
 from scanner.om.deadline import Deadline
 from scanner.om.inventory import MODEL_DEF_LIMIT
 from scanner.om.layout import LISTED_PARTITIONS, MODEL_DEF, TASK_INFO, WEIGHTS_DATA
-from scanner.om.result import PartitionTotal
+from scanner.om.proto.ge_ir_pb2 import ModelDef, OpDef
+from scanner.om.result import PartitionTotal, TensorInfo
 from scanner.om.writer import (
     Blob,
     ModelParams,
@@ -373,3 +374,58 @@ def test_a_model_def_too_large_to_decode_is_a_warning(tmp_path: Path) -> None:
         f"MODEL_DEF of {MODEL_DEF_LIMIT + 1:,} bytes not decoded "
         f"(over omscan's {MODEL_DEF_LIMIT:,}-byte limit for metadata)",
     )
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes(out) + bytes([value])
+
+
+def _delimited(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field, encoded by hand."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _model_def_with_op_fields(op_fields: bytes) -> bytes:
+    """A MODEL_DEF of one Data op that also carries ``op_fields`` (raw, as ATC writes an
+    op's inputs and attributes), and the attribute soc_version."""
+    op = OpDef(name=b"image", type=b"Data")
+    op.output_desc.add(dtype=2).shape.dim.extend([1, 3, 640, 640])
+    graph = _delimited(6, op.SerializeToString() + op_fields)
+    model_def = ModelDef(name=b"model")
+    model_def.attr["soc_version"].s = b"Ascend310P3"
+    return model_def.SerializeToString() + _delimited(7, graph)
+
+
+def test_an_operators_attributes_are_skipped_undecoded(tmp_path: Path) -> None:
+    """The inventory keeps graph[0]'s inputs, not its operators' attributes: those (most of
+    a real graph's bytes) are skipped, so even ones that are not protobuf at all cost
+    nothing, while the inputs and model attributes still decode."""
+    garbage_attr = _delimited(10, b"\xff\xff\xff\xff")  # not a map entry
+    spec = model()
+    spec.submodels[0][0] = Blob(
+        MODEL_DEF, _model_def_with_op_fields(_delimited(5, b"conv1") + garbage_attr)
+    )
+    write_om(tmp_path / "m.om", spec)
+    result = query_path(tmp_path / "m.om", inventory=True)
+    assert (result.ret, result.work_size, result.weight_size) == (0, 7_000_000, 5000)
+    assert result.inventory is not None
+    assert result.inventory.inputs == (TensorInfo("image", "float16", (1, 3, 640, 640)),)
+    assert (result.inventory.soc_version, result.inventory.warnings) == ("Ascend310P3", ())
+
+
+def test_a_model_def_that_does_not_decode_is_a_warning(tmp_path: Path) -> None:
+    """Metadata only: a MODEL_DEF cut short inside its graph costs the inventory's
+    MODEL_DEF facts (a warning says so), never the answer."""
+    spec = model()
+    spec.submodels[0][0] = Blob(MODEL_DEF, _model_def_with_op_fields(b"")[:-1])
+    write_om(tmp_path / "m.om", spec)
+    result = query_path(tmp_path / "m.om", inventory=True)
+    assert (result.ret, result.work_size, result.weight_size) == (0, 7_000_000, 5000)
+    assert result.inventory is not None
+    assert (result.inventory.inputs, result.inventory.soc_version) == ((), None)
+    (warning,) = result.inventory.warnings
+    assert warning.startswith("MODEL_DEF does not decode: ")

@@ -43,27 +43,16 @@ class AttrDef(_message.Message):
     def __init__(self, s: _Optional[bytes] = ..., i: _Optional[int] = ..., f: _Optional[float] = ..., b: _Optional[bool] = ..., bt: _Optional[bytes] = ..., dt: _Optional[int] = ...) -> None: ...
 
 class OpDef(_message.Message):
-    __slots__ = ("name", "type", "input", "attr", "input_desc", "output_desc")
-    class AttrEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: AttrDef
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[AttrDef, _Mapping]] = ...) -> None: ...
+    __slots__ = ("name", "type", "input_desc", "output_desc")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
-    INPUT_FIELD_NUMBER: _ClassVar[int]
-    ATTR_FIELD_NUMBER: _ClassVar[int]
     INPUT_DESC_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_DESC_FIELD_NUMBER: _ClassVar[int]
     name: bytes
     type: bytes
-    input: _containers.RepeatedScalarFieldContainer[bytes]
-    attr: _containers.MessageMap[str, AttrDef]
     input_desc: _containers.RepeatedCompositeFieldContainer[TensorDescriptor]
     output_desc: _containers.RepeatedCompositeFieldContainer[TensorDescriptor]
-    def __init__(self, name: _Optional[bytes] = ..., type: _Optional[bytes] = ..., input: _Optional[_Iterable[bytes]] = ..., attr: _Optional[_Mapping[str, AttrDef]] = ..., input_desc: _Optional[_Iterable[_Union[TensorDescriptor, _Mapping]]] = ..., output_desc: _Optional[_Iterable[_Union[TensorDescriptor, _Mapping]]] = ...) -> None: ...
+    def __init__(self, name: _Optional[bytes] = ..., type: _Optional[bytes] = ..., input_desc: _Optional[_Iterable[_Union[TensorDescriptor, _Mapping]]] = ..., output_desc: _Optional[_Iterable[_Union[TensorDescriptor, _Mapping]]] = ...) -> None: ...
 
 class GraphDef(_message.Message):
     __slots__ = ("name", "input", "output", "op")
