@@ -49,6 +49,10 @@ def main() -> None:
     except SystemExit as done:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _exit_now(done.code)
+    except KeyboardInterrupt:  # outside click's handling: before it parses, say
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("omscan: interrupted", file=sys.stderr)
+        _exit_now(3)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 

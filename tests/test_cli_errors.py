@@ -218,6 +218,62 @@ def test_ctrl_c_wrapped_by_a_class_being_made_is_still_an_interruption(
     assert result.output == "omscan: interrupted\n"
 
 
+def test_ctrl_c_while_the_command_line_is_read_is_an_interruption(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """click reads the command line outside any command: a Ctrl-C there is still one
+    line and exit 3, not click's "Aborted!" and exit 1."""
+
+    def parse_interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("click.Group.parse_args", parse_interrupted)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        result = CliRunner().invoke(cli, ["scans"])
+    finally:
+        signal.signal(signal.SIGINT, handler)  # interrupted() ignores further Ctrl-C
+    assert (result.exit_code, result.output) == (3, "omscan: interrupted\n")
+
+
+def omscan_process(patch: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``omscan ARGS`` as its own process, after the Python statements ``patch``."""
+    program = f"import sys\n{patch}\nfrom scanner.__main__ import main\nmain()\n"
+    return subprocess.run(
+        [sys.executable, "-c", program, *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def test_ctrl_c_before_click_takes_the_command_line_is_an_interruption(tmp_path: Path) -> None:
+    """Between Python's start and click's own handling (``main`` sets up logging, click
+    finds the program's name): one line and exit 3, not a traceback."""
+    patch = (
+        "import logging\n"
+        "def get_logger(name=None):\n"
+        "    raise KeyboardInterrupt\n"
+        "logging.getLogger = get_logger"
+    )
+    done = omscan_process(patch, "scans", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (3, "omscan: interrupted\n")
+
+
+def test_a_ctrl_c_once_the_command_has_ended_changes_nothing(tmp_path: Path) -> None:
+    """A Ctrl-C while click closes the command line's context, after the command: the
+    command's outcome stands."""
+    patch = (
+        "import os, signal, click\n"
+        "close = click.Context.close\n"
+        "def interrupted_close(self):\n"
+        "    if self.parent is None:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    close(self)\n"
+        "click.Context.close = interrupted_close"
+    )
+    done = omscan_process(patch, "demo", "repo", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("wrote ")
+
+
 def test_a_thread_dying_for_a_closed_event_loop_prints_nothing_other_deaths_do() -> None:
     """aiosqlite's thread, finishing a call after a Ctrl-C closed the loop, dies with
     RuntimeError('Event loop is closed'): that line is noise, any other is reported."""

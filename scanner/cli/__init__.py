@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -98,12 +99,34 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        """A Ctrl-C while click reads the command line ends it as interrupted too (click
+        would say "Aborted!" and exit 1)."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt:
+            interrupted()
+
     def invoke(self, ctx: click.Context) -> Any:
         """The command, with its usage errors on one line and a Ctrl-C that came before
         the command's own handling (while it imports or starts) ending it as interrupted:
-        one line and exit 3, never click's "Aborted!" (exit 1) or a traceback."""
+        one line and exit 3, never click's "Aborted!" (exit 1) or a traceback. In the
+        ``omscan`` process, once the command has ended its outcome stands: a later Ctrl-C
+        (while click closes the command's context and exits) is ignored."""
         try:
-            return super().invoke(ctx)
+            try:
+                result = super().invoke(ctx)
+            except SystemExit:
+                _outcome_decided()
+                raise
+            _outcome_decided()
+            return result
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} -h')" if exc.ctx else ""
             click.echo(f"omscan: {exc.format_message()}{hint}", err=True)
@@ -124,7 +147,18 @@ def cli() -> None:
     """Size Ascend .om models the way aclmdlQuerySizeFromMem does, for whole fleets."""
 
 
+_IN_OWN_PROCESS = False  # set by main(): commands run in-process (tests) keep Ctrl-C
+
+
+def _outcome_decided() -> None:
+    if _IN_OWN_PROCESS:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def main() -> None:
+    """The ``omscan`` process's command line (``scanner.__main__``)."""
+    global _IN_OWN_PROCESS
+    _IN_OWN_PROCESS = True
     # SQLAlchemy logs what it handles itself (a connection close cut short by Ctrl-C)
     # through Python's last-resort handler, as a traceback on stderr; its real errors
     # reach us as exceptions, and every error is one line.
