@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from scanner.cli import cli
 from scanner.demo import make_demo
@@ -209,13 +209,19 @@ def test_ctrl_c_wrapped_by_a_class_being_made_is_still_an_interruption(
             raise RuntimeError("Error calling __set_name__ on 'Field' instance") from exc
 
     monkeypatch.setattr("scanner.cli.importlib.import_module", import_interrupted)
-    handler = signal.getsignal(signal.SIGINT)
-    try:
-        result = CliRunner().invoke(cli, ["scans"])
-    finally:
-        signal.signal(signal.SIGINT, handler)  # interrupted() ignores further Ctrl-C
+    result = invoke_keeping_ctrl_c(["scans"])
     assert result.exit_code == 3, result.output
     assert result.output == "omscan: interrupted\n"
+
+
+def invoke_keeping_ctrl_c(args: list[str]) -> Result:
+    """``omscan ARGS`` in this process, whose Ctrl-C works again afterwards (``interrupted``
+    ignores further ones)."""
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        return CliRunner().invoke(cli, args)
+    finally:
+        signal.signal(signal.SIGINT, handler)
 
 
 def test_ctrl_c_while_the_command_line_is_read_is_an_interruption(
@@ -228,11 +234,7 @@ def test_ctrl_c_while_the_command_line_is_read_is_an_interruption(
         raise KeyboardInterrupt
 
     monkeypatch.setattr("click.Group.parse_args", parse_interrupted)
-    handler = signal.getsignal(signal.SIGINT)
-    try:
-        result = CliRunner().invoke(cli, ["scans"])
-    finally:
-        signal.signal(signal.SIGINT, handler)  # interrupted() ignores further Ctrl-C
+    result = invoke_keeping_ctrl_c(["scans"])
     assert (result.exit_code, result.output) == (3, "omscan: interrupted\n")
 
 
