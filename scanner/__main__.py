@@ -40,18 +40,15 @@ def main() -> None:
         # handling is in place) is delivered here, inside it.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         from .cli import main as omscan
-    except KeyboardInterrupt:  # Ctrl-C while Python imports the command line itself
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print("omscan: interrupted", file=sys.stderr)  # as scanner.cli.exits.interrupted
-        sys.exit(3)
-    try:
+
         omscan()
     except SystemExit as done:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _exit_now(done.code)
-    except KeyboardInterrupt:  # outside click's handling: before it parses, say
+    except KeyboardInterrupt:
+        # Outside click's handling: while the command line imports, or before click takes it.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print("omscan: interrupted", file=sys.stderr)
+        print("omscan: interrupted", file=sys.stderr)  # as scanner.cli.exits.interrupted
         _exit_now(3)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -259,8 +259,8 @@ def scale_curve(sizes: list[int], seed: int, rounds: int) -> None:
                 db = f"sqlite:///{tmp}/scale-{i}.db"
                 fulls.append(measured_scan(root, "--full", "--backend", "om", "--db", db))
                 agains.append(measured_scan(root, "--backend", "om", "--db", db))
-            full_s, full_rss = min(r.seconds for r in fulls), max(r.peak_rss for r in fulls)
-            again_s, again_rss = min(r.seconds for r in agains), max(r.peak_rss for r in agains)
+            full_s, full_rss = fastest(fulls).seconds, max(r.peak_rss for r in fulls)
+            again_s, again_rss = fastest(agains).seconds, max(r.peak_rss for r in agains)
         rows.append((models, full_s / models, full_rss, again_s / models, again_rss))
         print(
             f"{models:>9,} models: full scan {full_s / models * 1e6:7.1f} µs/model,"
